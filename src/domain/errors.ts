@@ -1,0 +1,39 @@
+/**
+ * The one error type of callpay. Codes are a closed set: callers (the HTTP mapper, the CLI, tests)
+ * switch on `code`, never on message text. Expected business outcomes (declined, wrong PIN) are
+ * values elsewhere; a CallpayError means the request itself cannot be carried out.
+ */
+export const ERROR_CODES = [
+  'invalid_field',
+  'not_found',
+  'already_exists',
+  'invalid_state',
+  'config_invalid',
+  'key_missing',
+  'key_insecure',
+  'key_invalid',
+  'secret_input',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class CallpayError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, field?: string) {
+    super(message);
+    this.name = 'CallpayError';
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export function invalidField(field: string, message: string): CallpayError {
+  return new CallpayError('invalid_field', `${field}: ${message}`, field);
+}
+
+export function isCallpayError(e: unknown): e is CallpayError {
+  return e instanceof CallpayError;
+}
