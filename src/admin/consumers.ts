@@ -1,0 +1,98 @@
+import {
+  DEFAULT_POLICY, normalizeLogin, parseAddress, parseLocale, parseNationalId, parsePassword, parsePin,
+  type ConsumerPolicy, type Locale,
+} from '../domain/consumer.js';
+import { CallpayError } from '../domain/errors.js';
+import { parsePhone } from '../domain/phone.js';
+import type { SecretHasher } from '../crypto/secret-hasher.js';
+import type { Consumer, ConsumerChanges, ConsumerRepository } from '../store/consumers.js';
+
+/**
+ * Operator-side consumer services. Everything is validated before anything is written, and the
+ * slow Argon2id hashing happens before the (short, synchronous) insert, never inside it.
+ */
+export interface ConsumerAdminDeps {
+  consumers: ConsumerRepository;
+  hasher: SecretHasher;
+  defaultLocale: Locale;
+}
+
+export interface EnrolInput {
+  login: string;
+  phone: string;
+  nationalId: string;
+  address: string;
+  locale?: string | undefined;
+  pin: string;
+  password?: string | undefined;
+}
+
+export async function enrolConsumer(deps: ConsumerAdminDeps, input: EnrolInput): Promise<Consumer> {
+  const login = normalizeLogin(input.login);
+  const phone = parsePhone(input.phone).e164;
+  const nationalId = parseNationalId(input.nationalId);
+  const address = parseAddress(input.address);
+  const locale = input.locale === undefined ? deps.defaultLocale : parseLocale(input.locale);
+  const pin = parsePin(input.pin);
+  const password = input.password === undefined ? undefined : parsePassword(input.password);
+  if (deps.consumers.findByLogin(login)) {
+    throw new CallpayError('already_exists', 'login: this login account is already enrolled', 'login');
+  }
+  const pinHash = await deps.hasher.hash(pin);
+  const passwordHash = password === undefined ? null : await deps.hasher.hash(password);
+  const policy: ConsumerPolicy = { ...DEFAULT_POLICY };
+  return deps.consumers.add({ login, phone, nationalId, address, locale, pinHash, passwordHash, policy });
+}
+
+/** Finds a consumer by id ("cons_…") or by login account. */
+export function findConsumer(consumers: ConsumerRepository, ref: string): Consumer {
+  const byId = ref.startsWith('cons_') ? consumers.find(ref) : undefined;
+  const found = byId ?? (looksLikeLogin(ref) ? consumers.findByLogin(normalizeLogin(ref)) : undefined);
+  if (!found) throw new CallpayError('not_found', 'consumer: no consumer with that id or login account', 'consumer');
+  return found;
+}
+
+function looksLikeLogin(ref: string): boolean {
+  try {
+    normalizeLogin(ref);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface UpdateInput {
+  phone?: string | undefined;
+  nationalId?: string | undefined;
+  address?: string | undefined;
+  locale?: string | undefined;
+}
+
+export function updateConsumer(consumers: ConsumerRepository, id: string, input: UpdateInput): Consumer {
+  const changes: ConsumerChanges = {};
+  if (input.phone !== undefined) changes.phone = parsePhone(input.phone).e164;
+  if (input.nationalId !== undefined) changes.nationalId = parseNationalId(input.nationalId);
+  if (input.address !== undefined) changes.address = parseAddress(input.address);
+  if (input.locale !== undefined) changes.locale = parseLocale(input.locale);
+  return consumers.update(id, changes);
+}
+
+export async function setPin(deps: ConsumerAdminDeps, id: string, pin: string): Promise<void> {
+  const valid = parsePin(pin);
+  deps.consumers.get(id);
+  deps.consumers.setPinHash(id, await deps.hasher.hash(valid));
+}
+
+/** An empty password removes it. */
+export async function setPassword(deps: ConsumerAdminDeps, id: string, password: string): Promise<void> {
+  deps.consumers.get(id);
+  if (password === '') {
+    deps.consumers.setPasswordHash(id, null);
+    return;
+  }
+  deps.consumers.setPasswordHash(id, await deps.hasher.hash(parsePassword(password)));
+}
+
+export async function checkPin(deps: ConsumerAdminDeps, id: string, pin: string): Promise<boolean> {
+  return deps.hasher.verify(pin, deps.consumers.pinHash(id));
+}

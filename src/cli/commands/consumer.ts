@@ -1,0 +1,162 @@
+import { Option, type Command } from 'commander';
+import { CONSUMER_STATUSES, LOCALES, type ConsumerStatus } from '../../domain/consumer.js';
+import { CallpayError } from '../../domain/errors.js';
+import { enrolConsumer, findConsumer, setPassword, setPin, updateConsumer } from '../../admin/consumers.js';
+import { consumerText, consumerView } from '../views.js';
+import { columns } from '../output.js';
+import { withApp, parseLimit } from './shared.js';
+import type { CliIo } from '../io.js';
+
+interface AddOptions {
+  login: string;
+  phone: string;
+  nationalId: string;
+  address: string;
+  locale?: string;
+  pinStdin?: boolean;
+  passwordStdin?: boolean;
+}
+
+export function registerConsumer(program: Command, io: CliIo): void {
+  const consumer = program.command('consumer').description('enrol and manage consumers (people who pay)');
+
+  consumer
+    .command('add')
+    .description('enrol a consumer; the PIN (and optional password) are prompted for, or read from stdin')
+    .requiredOption('--login <account>', 'login account used on checkout pages (unique)')
+    .requiredOption('--phone <e164>', 'registered phone number that callpay calls, E.164 (+886912345678)')
+    .requiredOption('--national-id <id>', 'national ID number (sealed at rest)')
+    .requiredOption('--address <text>', 'postal address (sealed at rest)')
+    .addOption(new Option('--locale <locale>', 'language of the call (default: config locale)').choices([...LOCALES]))
+    .option('--pin-stdin', 'read the PIN (4-8 digits) from the first line of standard input')
+    .option('--password-stdin', 'read the authentication password from the next line of standard input')
+    .option('--json', 'machine-readable output')
+    .action((opts: AddOptions, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out, secrets }) => {
+        const pin = await secrets.read('pin', { fromStdin: opts.pinStdin === true, prompt: 'PIN: ', confirm: true, optional: false });
+        const password = await secrets.read('password', {
+          fromStdin: opts.passwordStdin === true,
+          prompt: 'Password (Enter for none): ',
+          confirm: true,
+          optional: opts.passwordStdin !== true,
+        });
+        const c = await enrolConsumer(ctx.consumerAdmin, { ...opts, pin: pin ?? '', password });
+        ctx.log.info({ consumerId: c.id }, 'consumer enrolled');
+        out.result(consumerView(c, false), () => `enrolled ${c.id} (${c.login})`);
+      }),
+    );
+
+  consumer
+    .command('show')
+    .description('show one consumer by id or login account (personal data masked)')
+    .argument('<consumer>', 'consumer id (cons_…) or login account')
+    .option('--reveal', 'show phone, national ID and address in full (PIN and password are never shown)')
+    .option('--json', 'machine-readable output')
+    .action((ref: string, opts: { reveal?: boolean }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const c = findConsumer(ctx.consumers, ref);
+        const accounts = ctx.accounts.listForConsumer(c.id);
+        const reveal = opts.reveal === true;
+        if (reveal) ctx.log.warn({ consumerId: c.id }, 'personal data revealed to operator');
+        const view = consumerView(c, reveal);
+        out.result({ ...view, accounts: accounts.map((a) => a.id) }, () => consumerText(view, accounts, reveal));
+      }),
+    );
+
+  consumer
+    .command('list')
+    .description('list consumers, oldest id first (personal data masked)')
+    .addOption(new Option('--status <status>', 'only this status').choices([...CONSUMER_STATUSES]))
+    .option('--limit <n>', 'at most this many (1-1000)', parseLimit, 100)
+    .option('--after <id>', 'start after this consumer id (pagination)')
+    .option('--reveal', 'show personal data in full')
+    .option('--json', 'machine-readable output')
+    .action((opts: { status?: ConsumerStatus; limit: number; after?: string; reveal?: boolean }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const list = ctx.consumers.list({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}), ...(opts.after ? { after: opts.after } : {}) });
+        const views = list.map((c) => consumerView(c, opts.reveal === true));
+        out.result(views, () =>
+          views.length === 0
+            ? 'no consumers'
+            : columns([['ID', 'LOGIN', 'STATUS', 'LOCALE', 'PHONE'], ...views.map((v) => [v.id, v.login, v.status, v.locale, v.phone])]),
+        );
+      }),
+    );
+
+  consumer
+    .command('update')
+    .description("change a consumer's phone, national ID, address or locale")
+    .argument('<consumer>', 'consumer id or login account')
+    .option('--phone <e164>', 'new registered phone number')
+    .option('--national-id <id>', 'new national ID')
+    .option('--address <text>', 'new address')
+    .addOption(new Option('--locale <locale>', 'new call language').choices([...LOCALES]))
+    .option('--json', 'machine-readable output')
+    .action((ref: string, opts: { phone?: string; nationalId?: string; address?: string; locale?: string }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        if (Object.values(opts).every((v) => v === undefined || typeof v === 'boolean')) {
+          throw new CallpayError('invalid_field', 'update: give at least one of --phone, --national-id, --address, --locale', 'update');
+        }
+        const c = updateConsumer(ctx.consumers, findConsumer(ctx.consumers, ref).id, opts);
+        ctx.log.info({ consumerId: c.id, changed: Object.keys(opts).filter((k) => k !== 'json') }, 'consumer updated');
+        out.result(consumerView(c, false), () => `updated ${c.id}`);
+      }),
+    );
+
+  consumer
+    .command('set-pin')
+    .description('replace the authorization PIN (prompted for, or --pin-stdin)')
+    .argument('<consumer>', 'consumer id or login account')
+    .option('--pin-stdin', 'read the new PIN from the first line of standard input')
+    .action((ref: string, opts: { pinStdin?: boolean }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out, secrets }) => {
+        const c = findConsumer(ctx.consumers, ref);
+        const pin = await secrets.read('pin', { fromStdin: opts.pinStdin === true, prompt: 'New PIN: ', confirm: true, optional: false });
+        await setPin(ctx.consumerAdmin, c.id, pin ?? '');
+        ctx.log.info({ consumerId: c.id }, 'consumer PIN changed');
+        out.result({ id: c.id, pin: 'changed' }, () => `PIN changed for ${c.id}`);
+      }),
+    );
+
+  consumer
+    .command('set-password')
+    .description('set, replace or remove (--remove) the authentication password')
+    .argument('<consumer>', 'consumer id or login account')
+    .option('--password-stdin', 'read the new password from the first line of standard input')
+    .option('--remove', 'remove the password (sign-in by login account alone)')
+    .action((ref: string, opts: { passwordStdin?: boolean; remove?: boolean }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out, secrets }) => {
+        const c = findConsumer(ctx.consumers, ref);
+        const password = opts.remove
+          ? ''
+          : await secrets.read('password', { fromStdin: opts.passwordStdin === true, prompt: 'New password: ', confirm: true, optional: false });
+        await setPassword(ctx.consumerAdmin, c.id, password ?? '');
+        ctx.log.info({ consumerId: c.id, removed: opts.remove === true }, 'consumer password changed');
+        out.result({ id: c.id, password: opts.remove ? 'removed' : 'changed' }, () => `password ${opts.remove ? 'removed' : 'changed'} for ${c.id}`);
+      }),
+    );
+
+  const transitions: Array<[string, ConsumerStatus, string, ConsumerStatus[]]> = [
+    ['lock', 'locked', 'lock a consumer: no payment, no call until unlocked', ['active']],
+    ['unlock', 'active', 'unlock a locked consumer', ['locked']],
+    ['close', 'closed', 'close a consumer for good (kept for billing history)', ['active', 'locked']],
+  ];
+  for (const [name, to, description, from] of transitions) {
+    consumer
+      .command(name)
+      .description(description)
+      .argument('<consumer>', 'consumer id or login account')
+      .option('--json', 'machine-readable output')
+      .action((ref: string, _opts: unknown, cmd: Command) =>
+        withApp(io, cmd, async ({ ctx, out }) => {
+          const c = findConsumer(ctx.consumers, ref);
+          if (!from.includes(c.status)) {
+            throw new CallpayError('invalid_state', `consumer: ${c.id} is ${c.status}; cannot ${name}`, 'consumer');
+          }
+          const updated = ctx.consumers.setStatus(c.id, to);
+          ctx.log.info({ consumerId: c.id, from: c.status, to }, `consumer ${name}`);
+          out.result(consumerView(updated, false), () => `${c.id} is now ${to}`);
+        }),
+      );
+  }
+}

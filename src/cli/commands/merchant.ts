@@ -1,0 +1,99 @@
+import type { Command } from 'commander';
+import { parseDisplayName, parseWebhookUrl } from '../../domain/merchant.js';
+import { CallpayError } from '../../domain/errors.js';
+import { merchantView } from '../views.js';
+import { columns, table } from '../output.js';
+import { withApp, parseLimit } from './shared.js';
+import type { CliIo } from '../io.js';
+
+const KEY_WARNING = 'Store this API key now: callpay keeps only its hash and cannot show it again.';
+
+export function registerMerchant(program: Command, io: CliIo): void {
+  const merchant = program.command('merchant').description('enrol and manage merchants (who ask for payments)');
+
+  merchant
+    .command('add')
+    .description('enrol a merchant and issue its first API key (shown once)')
+    .requiredOption('--name <name>', 'display name shown on checkout pages')
+    .option('--spoken-name <text>', 'name as announced on the call (default: the display name)')
+    .option('--webhook-url <url>', 'where signed payment events are POSTed')
+    .option('--json', 'machine-readable output')
+    .action((opts: { name: string; spokenName?: string; webhookUrl?: string }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const displayName = parseDisplayName(opts.name);
+        const spokenName = opts.spokenName === undefined ? displayName : parseDisplayName(opts.spokenName, 'spoken-name');
+        const webhookUrl = opts.webhookUrl === undefined ? null : parseWebhookUrl(opts.webhookUrl);
+        const { merchant: m, key } = ctx.merchants.add({ displayName, spokenName, webhookUrl });
+        ctx.log.info({ merchantId: m.id, keyId: key.keyId }, 'merchant enrolled');
+        out.result({ ...merchantView(m), api_key: key.apiKey, api_key_id: key.keyId }, () =>
+          [table([['merchant', m.id], ['name', m.displayName], ['api key', key.apiKey]]), KEY_WARNING].join('\n'),
+        );
+      }),
+    );
+
+  merchant
+    .command('list')
+    .description('list merchants')
+    .option('--limit <n>', 'at most this many (1-1000)', parseLimit, 100)
+    .option('--after <id>', 'start after this merchant id (pagination)')
+    .option('--json', 'machine-readable output')
+    .action((opts: { limit: number; after?: string }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const list = ctx.merchants.list({ limit: opts.limit, ...(opts.after ? { after: opts.after } : {}) });
+        out.result(list.map((m) => merchantView(m)), () =>
+          list.length === 0
+            ? 'no merchants'
+            : columns([['ID', 'STATUS', 'NAME', 'WEBHOOK'], ...list.map((m) => [m.id, m.status, m.displayName, m.webhookUrl ?? '-'])]),
+        );
+      }),
+    );
+
+  merchant
+    .command('show')
+    .description('show a merchant and its API keys (hints only)')
+    .argument('<merchant>', 'merchant id (mer_…)')
+    .option('--json', 'machine-readable output')
+    .action((id: string, _opts: unknown, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const view = merchantView(ctx.merchants.get(id), ctx.merchants.keys(id));
+        out.result(view, () =>
+          [
+            table([['merchant', view.id], ['name', view.name], ['spoken name', view.spoken_name], ['status', view.status], ['webhook', view.webhook_url ?? '-'], ['created', view.created_at]]),
+            'api keys',
+            ...(view.api_keys ?? []).map((k) => `  ${k.id}  ${k.hint}  ${k.revoked_at ? `revoked ${k.revoked_at}` : 'active'}`),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  merchant
+    .command('rotate-key')
+    .description('issue a new API key (shown once); old keys stay valid unless --revoke-others')
+    .argument('<merchant>', 'merchant id')
+    .option('--revoke-others', 'revoke every other key of this merchant now')
+    .option('--json', 'machine-readable output')
+    .action((id: string, opts: { revokeOthers?: boolean }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const key = ctx.merchants.rotateKey(id, { revokeOthers: opts.revokeOthers === true });
+        ctx.log.info({ merchantId: id, keyId: key.keyId, revokedOthers: opts.revokeOthers === true }, 'merchant API key issued');
+        out.result({ id, api_key: key.apiKey, api_key_id: key.keyId }, () => [table([['merchant', id], ['api key', key.apiKey]]), KEY_WARNING].join('\n'));
+      }),
+    );
+
+  for (const [name, to] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+    merchant
+      .command(name)
+      .description(name === 'disable' ? 'stop a merchant from taking payments (its keys are refused)' : 'let a disabled merchant take payments again')
+      .argument('<merchant>', 'merchant id')
+      .option('--json', 'machine-readable output')
+      .action((id: string, _opts: unknown, cmd: Command) =>
+        withApp(io, cmd, async ({ ctx, out }) => {
+          const m = ctx.merchants.get(id);
+          if (m.status === to) throw new CallpayError('invalid_state', `merchant: ${id} is already ${to}`, 'merchant');
+          const updated = ctx.merchants.setStatus(id, to);
+          ctx.log.info({ merchantId: id, to }, `merchant ${name}d`);
+          out.result(merchantView(updated), () => `${id} is now ${to}`);
+        }),
+      );
+  }
+}

@@ -1,0 +1,18 @@
+import type { Writable } from 'node:stream';
+import type { DestinationStream } from 'pino';
+import type { InputStream } from './secrets.js';
+
+/** The process's streams and surroundings, passed in so tests can run the CLI in-process. */
+export interface CliIo {
+  stdin: InputStream;
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Where logs go; stderr when absent. */
+  logDestination?: DestinationStream;
+}
+
+export function processIo(): CliIo {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+}

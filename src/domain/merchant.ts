@@ -1,0 +1,25 @@
+import { invalidField } from './errors.js';
+
+export const MERCHANT_STATUSES = ['active', 'disabled'] as const;
+export type MerchantStatus = (typeof MERCHANT_STATUSES)[number];
+
+export function parseDisplayName(input: string, field = 'name'): string {
+  const name = input.trim().normalize('NFC');
+  if (name.length < 1 || name.length > 80) throw invalidField(field, 'expected 1 to 80 characters');
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidField(field, 'control characters are not allowed');
+  return name;
+}
+
+/** Webhooks go to http(s) URLs without embedded credentials (they would end up in logs). */
+export function parseWebhookUrl(input: string, field = 'webhook-url'): string {
+  let url: URL;
+  try {
+    url = new URL(input.trim());
+  } catch {
+    throw invalidField(field, 'expected an absolute http or https URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalidField(field, 'expected an http or https URL');
+  if (url.username || url.password) throw invalidField(field, 'credentials in the URL are not allowed');
+  if (url.href.length > 2048) throw invalidField(field, 'expected at most 2048 characters');
+  return url.href;
+}

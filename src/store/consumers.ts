@@ -1,0 +1,228 @@
+import type { Db, Clock } from './db.js';
+import { newId, isUniqueViolation } from './db.js';
+import { aad, type FieldCrypto } from './field-crypto.js';
+import { CallpayError } from '../domain/errors.js';
+import type { ConsumerPolicy, ConsumerStatus, Locale } from '../domain/consumer.js';
+
+/** A consumer as the application sees it: personal data opened, secrets kept as hashes only. */
+export interface Consumer {
+  id: string;
+  login: string;
+  phone: string;
+  nationalId: string;
+  address: string;
+  locale: Locale;
+  status: ConsumerStatus;
+  policy: ConsumerPolicy;
+  hasPassword: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NewConsumer {
+  login: string;
+  phone: string;
+  nationalId: string;
+  address: string;
+  locale: Locale;
+  pinHash: string;
+  passwordHash: string | null;
+  policy: ConsumerPolicy;
+}
+
+export type ConsumerChanges = Partial<Pick<Consumer, 'phone' | 'nationalId' | 'address' | 'locale'>>;
+
+interface ConsumerRow {
+  id: string;
+  login_sealed: Buffer;
+  phone_sealed: Buffer;
+  national_id_sealed: Buffer;
+  address_sealed: Buffer;
+  password_hash: string | null;
+  locale: Locale;
+  password_above: number;
+  call_above: number;
+  frictionless_amount: number | null;
+  frictionless_count: number | null;
+  status: ConsumerStatus;
+  created_at: string;
+  updated_at: string;
+}
+
+const T = 'consumers';
+
+export class ConsumerRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly crypto: FieldCrypto,
+    private readonly clock: Clock,
+  ) {}
+
+  /** `login` must already be normalised (lower case); it is both indexed and sealed. */
+  add(input: NewConsumer): Consumer {
+    const id = newId('cons');
+    const now = this.clock().toISOString();
+    const c = this.crypto;
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO consumers (id, login_index, login_sealed, phone_index, phone_sealed, national_id_sealed,
+             address_sealed, pin_hash, password_hash, locale, password_above, call_above, frictionless_amount,
+             frictionless_count, status, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)`,
+        )
+        .run(
+          id,
+          c.blindIndex('login', input.login),
+          c.seal(input.login, aad(T, 'login', id)),
+          c.blindIndex('phone', input.phone),
+          c.seal(input.phone, aad(T, 'phone', id)),
+          c.seal(input.nationalId, aad(T, 'national_id', id)),
+          c.seal(input.address, aad(T, 'address', id)),
+          input.pinHash,
+          input.passwordHash,
+          input.locale,
+          input.policy.passwordAbove,
+          input.policy.callAbove,
+          input.policy.frictionlessAmount,
+          input.policy.frictionlessCount,
+          now,
+          now,
+        );
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new CallpayError('already_exists', 'login: this login account is already enrolled', 'login');
+      throw e;
+    }
+    return this.get(id);
+  }
+
+  get(id: string): Consumer {
+    const found = this.find(id);
+    if (!found) throw new CallpayError('not_found', `consumer: no consumer ${id}`, 'consumer');
+    return found;
+  }
+
+  find(id: string): Consumer | undefined {
+    const row = this.db.prepare('SELECT * FROM consumers WHERE id = ?').get(id) as ConsumerRow | undefined;
+    return row && this.fromRow(row);
+  }
+
+  findByLogin(normalizedLogin: string): Consumer | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM consumers WHERE login_index = ?')
+      .get(this.crypto.blindIndex('login', normalizedLogin)) as ConsumerRow | undefined;
+    return row && this.fromRow(row);
+  }
+
+  findByPhone(e164: string): Consumer[] {
+    const rows = this.db
+      .prepare('SELECT * FROM consumers WHERE phone_index = ? ORDER BY created_at')
+      .all(this.crypto.blindIndex('phone', e164)) as ConsumerRow[];
+    return rows.map((r) => this.fromRow(r));
+  }
+
+  /** Keyset pagination by id so a long list never needs OFFSET. */
+  list(opts: { status?: ConsumerStatus; after?: string; limit: number }): Consumer[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM consumers WHERE (@status IS NULL OR status = @status) AND (@after IS NULL OR id > @after)
+         ORDER BY id LIMIT @limit`,
+      )
+      .all({ status: opts.status ?? null, after: opts.after ?? null, limit: opts.limit }) as ConsumerRow[];
+    return rows.map((r) => this.fromRow(r));
+  }
+
+  update(id: string, changes: ConsumerChanges): Consumer {
+    this.get(id);
+    const c = this.crypto;
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    if (changes.phone !== undefined) {
+      sets.push('phone_index = ?', 'phone_sealed = ?');
+      values.push(c.blindIndex('phone', changes.phone), c.seal(changes.phone, aad(T, 'phone', id)));
+    }
+    if (changes.nationalId !== undefined) {
+      sets.push('national_id_sealed = ?');
+      values.push(c.seal(changes.nationalId, aad(T, 'national_id', id)));
+    }
+    if (changes.address !== undefined) {
+      sets.push('address_sealed = ?');
+      values.push(c.seal(changes.address, aad(T, 'address', id)));
+    }
+    if (changes.locale !== undefined) {
+      sets.push('locale = ?');
+      values.push(changes.locale);
+    }
+    if (sets.length > 0) this.touch(id, sets, values);
+    return this.get(id);
+  }
+
+  setPolicy(id: string, policy: ConsumerPolicy): Consumer {
+    this.get(id);
+    this.touch(
+      id,
+      ['password_above = ?', 'call_above = ?', 'frictionless_amount = ?', 'frictionless_count = ?'],
+      [policy.passwordAbove, policy.callAbove, policy.frictionlessAmount, policy.frictionlessCount],
+    );
+    return this.get(id);
+  }
+
+  setStatus(id: string, status: ConsumerStatus): Consumer {
+    this.get(id);
+    this.touch(id, ['status = ?'], [status]);
+    return this.get(id);
+  }
+
+  setPinHash(id: string, pinHash: string): void {
+    this.get(id);
+    this.touch(id, ['pin_hash = ?'], [pinHash]);
+  }
+
+  /** null removes the password: the consumer then signs in with the login account alone. */
+  setPasswordHash(id: string, passwordHash: string | null): void {
+    this.get(id);
+    this.touch(id, ['password_hash = ?'], [passwordHash]);
+  }
+
+  pinHash(id: string): string {
+    const hash = this.db.prepare('SELECT pin_hash FROM consumers WHERE id = ?').pluck().get(id) as string | undefined;
+    if (hash === undefined) throw new CallpayError('not_found', `consumer: no consumer ${id}`, 'consumer');
+    return hash;
+  }
+
+  passwordHash(id: string): string | null {
+    const row = this.db.prepare('SELECT password_hash AS h FROM consumers WHERE id = ?').get(id) as
+      | { h: string | null }
+      | undefined;
+    if (!row) throw new CallpayError('not_found', `consumer: no consumer ${id}`, 'consumer');
+    return row.h;
+  }
+
+  private touch(id: string, sets: string[], values: unknown[]): void {
+    this.db
+      .prepare(`UPDATE consumers SET ${sets.join(', ')}, updated_at = ? WHERE id = ?`)
+      .run(...values, this.clock().toISOString(), id);
+  }
+
+  private fromRow(row: ConsumerRow): Consumer {
+    const c = this.crypto;
+    return {
+      id: row.id,
+      login: c.open(row.login_sealed, aad(T, 'login', row.id)),
+      phone: c.open(row.phone_sealed, aad(T, 'phone', row.id)),
+      nationalId: c.open(row.national_id_sealed, aad(T, 'national_id', row.id)),
+      address: c.open(row.address_sealed, aad(T, 'address', row.id)),
+      locale: row.locale,
+      status: row.status,
+      policy: {
+        passwordAbove: row.password_above,
+        callAbove: row.call_above,
+        frictionlessAmount: row.frictionless_amount,
+        frictionlessCount: row.frictionless_count,
+      },
+      hasPassword: row.password_hash !== null,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}

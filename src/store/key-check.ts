@@ -1,0 +1,25 @@
+import type { Db } from './db.js';
+import { aad, type FieldCrypto } from './field-crypto.js';
+import { CallpayError } from '../domain/errors.js';
+
+const CANARY = 'callpay key check';
+const AAD = aad('meta', 'value', 'key_check');
+
+/**
+ * The first key to open a database seals a canary into it; every later open must be able to open
+ * it. A wrong key then stops callpay at start instead of failing on the first sealed field (or,
+ * worse, writing rows that the right key can no longer read).
+ */
+export function checkKeyMatches(db: Db, crypto: FieldCrypto): void {
+  const row = db.prepare("SELECT value FROM meta WHERE name = 'key_check'").get() as { value: Buffer } | undefined;
+  if (!row) {
+    db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('key_check', ?)").run(crypto.seal(CANARY, AAD));
+    return checkKeyMatches(db, crypto);
+  }
+  try {
+    if (crypto.open(row.value, AAD) === CANARY) return;
+  } catch {
+    // reported below
+  }
+  throw new CallpayError('key_invalid', 'master key: this key does not match the database (wrong key file or CALLPAY_MASTER_KEY?)', 'keyFile');
+}
