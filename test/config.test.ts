@@ -51,7 +51,7 @@ describe('loadConfig layering', () => {
       http: { host: '127.0.0.1', port: 8080, publicUrl: 'http://127.0.0.1:8080' },
       currency: 'TWD',
       locale: 'zh-TW',
-      argon2: { opsLimit: 2, memLimitKiB: 19456, workers: 2 },
+      argon2: { opsLimit: 2, memLimitKiB: 19456, workers: 1 },
     });
   });
 

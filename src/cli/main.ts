@@ -15,7 +15,6 @@ export function buildProgram(io: CliIo): Command {
     .version('0.1.0')
     .option('-c, --config <file>', 'configuration file (default: $CALLPAY_CONFIG, else ./callpay.json if present)')
     .addOption(new Option('--log-level <level>', 'log level on standard error for this command').choices([...LOG_LEVELS]))
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   registerInit(program, io);

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { applyMigrations } from './migrations.js';
 
 export type Db = Database.Database;
@@ -12,7 +12,7 @@ export type Db = Database.Database;
  */
 export function openDatabase(path: string): Db {
   // Created owner-only: SQLite gives its -wal and -shm files the same mode.
-  if (path !== ':memory:' && !existsSync(path)) closeSync(openSync(path, 'wx', 0o600));
+  if (path !== ':memory:') closeSync(openSync(path, 'a', 0o600));
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
