@@ -9,7 +9,7 @@ import { loadSodium } from '../src/crypto/sodium.js';
 const P99_TARGET_MS = 15;
 
 function parseArgs(argv: string[]): { workers: number; count: number } {
-  const out = { workers: 2, count: 50 };
+  const out = { workers: 1, count: 50 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, raw] = [argv[i], argv[i + 1]];
     if ((flag !== '--workers' && flag !== '--count') || raw === undefined || !/^[1-9]\d{0,3}$/.test(raw)) {
