@@ -36,7 +36,7 @@ export function createSecretSource(stdin: InputStream, stderr: Writable): Secret
       }
       const first = await promptHidden(stdin, stderr, opts.prompt);
       if (first === '' && opts.optional) return undefined;
-      if (opts.confirm && (await promptHidden(stdin, stderr, `Repeat ${opts.prompt}`)) !== first) {
+      if (opts.confirm && (await promptHidden(stdin, stderr, 'Again, to confirm: ')) !== first) {
         throw new CallpayError('secret_input', `${field}: the two entries differ`, field);
       }
       return first;
