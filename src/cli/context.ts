@@ -8,6 +8,8 @@ import { checkKeyMatches } from '../store/key-check.js';
 import { ConsumerRepository } from '../store/consumers.js';
 import { AccountRepository } from '../store/accounts.js';
 import { MerchantRepository } from '../store/merchants.js';
+import { Ledger } from '../store/ledger.js';
+import { cycleOf } from '../domain/billing.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../log.js';
 import type { ConsumerAdminDeps } from '../admin/consumers.js';
@@ -33,6 +35,7 @@ export interface AppContext {
   consumers: ConsumerRepository;
   accounts: AccountRepository;
   merchants: MerchantRepository;
+  ledger: Ledger;
   consumerAdmin: ConsumerAdminDeps;
   close(): Promise<void>;
 }
@@ -63,6 +66,8 @@ export async function openContext(opts: GlobalOptions, where: Environment): Prom
   }
   const hasher = createSecretHasher(keyring, config.argon2);
   const consumers = new ConsumerRepository(db, keyring, systemClock);
+  const { closingDay, timeZone } = config.billing;
+  const ledger = new Ledger(db, systemClock, (at) => cycleOf(at, closingDay, timeZone));
   return {
     config,
     log,
@@ -70,7 +75,8 @@ export async function openContext(opts: GlobalOptions, where: Environment): Prom
     keyring,
     hasher,
     consumers,
-    accounts: new AccountRepository(db, keyring, systemClock),
+    accounts: new AccountRepository(db, keyring, systemClock, ledger),
+    ledger,
     merchants: new MerchantRepository(db, keyring, systemClock),
     consumerAdmin: { consumers, hasher, defaultLocale: config.locale },
     async close() {

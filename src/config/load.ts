@@ -76,7 +76,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
 
 /** `http.publicUrl` → `CALLPAY_HTTP_PUBLIC_URL`: camelCase split before capitals, dots become `_`. */
 export function envNameFor(path: string): string {
-  const words = path.split('.').map((part) => part.replace(/(?<=.)([A-Z])/g, '_$1'));
+  const words = path.split('.').map((part) => part.replace(/(?<=[a-z0-9])([A-Z])/g, '_$1'));
   return `CALLPAY_${words.join('_').toUpperCase()}`;
 }
 
@@ -162,10 +162,19 @@ function applyEnv(merged: JsonObject, defaults: JsonObject, env: NodeJS.ProcessE
     if (other !== undefined) throw invalid(`environment ${other} and ${name}`, 'both set, keep one', key);
     setBy.set(key, name);
     // Whole decimal digits only ("8e3", "80a" and "" stay strings, so the schema rejects them).
-    const value = typeof defaultOf.get(key) === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    const value = envValue(raw, defaultOf.get(key));
     setPath(merged, key, value);
     origins.set(key, { source: `environment ${name}`, baseDir: cwd });
   }
+}
+
+/** Converts an environment string to the type of the leaf's default; anything odd stays a string. */
+function envValue(raw: string, fallback: unknown): unknown {
+  const numeric = typeof fallback === 'number' || fallback === null;
+  if (numeric && /^\d+$/.test(raw)) return Number(raw);
+  if (fallback === null && raw === 'null') return null;
+  if (typeof fallback === 'boolean' && (raw === 'true' || raw === 'false')) return raw === 'true';
+  return raw;
 }
 
 function issueError(issue: ZodError['issues'][number], merged: JsonObject, origins: Origins): CallpayError {

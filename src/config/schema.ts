@@ -25,9 +25,34 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values, { error: `one of ${values.join(', ')}` });
 }
 
+function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function section<S extends z.ZodRawShape>(shape: S) {
   return z.strictObject(shape, { error: 'an object' });
 }
+
+function amountOrNull() {
+  const error = 'an amount in minor units (integer >= 0) or null';
+  return z.int({ error }).min(0, { error }).max(1_000_000_000_000, { error }).nullable();
+}
+
+/** Carrier ceilings that no consumer policy can loosen; amounts in the currency's minor units. */
+const ceilingsSchema = section({
+  /** Every payment above this amount needs the call, whatever the consumer chose; null = none. */
+  callAlwaysAbove: amountOrNull(),
+  /** Largest single payment; null = no limit. */
+  maxSinglePayment: amountOrNull(),
+  /** Frictionless allowance caps (PSD2-like): total and count of call-less payments since the last call. */
+  frictionlessMaxAmount: amountOrNull(),
+  frictionlessMaxCount: intIn(0, 1000).nullable(),
+});
 
 export const configSchema = section({
   /** SQLite file; made absolute by loadConfig. */
@@ -43,6 +68,48 @@ export const configSchema = section({
   }),
   currency: oneOf(CURRENCIES),
   locale: oneOf(LOCALES),
+  billing: section({
+    /** Day of the month a billing cycle closes (31 = the month's last day, i.e. calendar months). */
+    closingDay: intIn(1, 31),
+    /** IANA time zone in which cycles close. */
+    timeZone: z.string({ error: 'an IANA time zone such as Asia/Taipei' }).refine(isTimeZone, { error: 'an IANA time zone such as Asia/Taipei' }),
+  }),
+  payments: section({
+    expiresInSeconds: intIn(60, 86_400),
+    /** Poll interval suggested to merchants (CIBA "interval"). */
+    pollIntervalSeconds: intIn(1, 60),
+    idempotencyRetentionDays: intIn(7, 365),
+    /** How often expiry and recovery run. */
+    sweepIntervalMs: intIn(100, 60_000),
+  }),
+  policy: section({
+    ceilings: z.partialRecord(oneOf(CURRENCIES), ceilingsSchema, { error: 'an object keyed by currency code' }),
+  }),
+  rateLimit: section({
+    /** Sustained requests per second per merchant, and the burst allowed above it. */
+    perSecond: intIn(1, 100_000),
+    burst: intIn(1, 100_000),
+  }),
+  webhooks: section({
+    timeoutMs: intIn(100, 60_000),
+    /** Deliveries are retried with growing delays for this long (at least 3 days). */
+    retryForHours: intIn(72, 720),
+    pollIntervalMs: intIn(50, 60_000),
+    /** How long the previous secret stays valid after a rotation. */
+    rotationOverlapHours: intIn(0, 720),
+  }),
+  telephony: section({
+    /**
+     * "embedded" (SIP/RTP in-process) is the default. "simulated" places no call at all: opt-in for
+     * trials, and every payment it touches is marked live = false.
+     */
+    engine: oneOf(['embedded', 'simulated'] as const),
+    simulated: section({ outcome: oneOf(['approved', 'declined', 'wrong_pin', 'busy', 'no_answer', 'failed'] as const) }),
+  }),
+  debug: section({
+    /** Test-only fault injection: the process kills itself right after recording a PIN approval. */
+    crashAfterApproval: z.boolean({ error: 'true or false' }),
+  }),
   argon2: section({
     // 2 passes over 19 MiB is the OWASP minimum for Argon2id; above 10 passes or 1 GiB a PIN check
     // would hold a worker for seconds while the consumer waits on the line.
@@ -53,3 +120,4 @@ export const configSchema = section({
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type Ceilings = z.infer<typeof ceilingsSchema>;

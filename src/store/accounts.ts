@@ -3,6 +3,7 @@ import { newId, isUniqueViolation } from './db.js';
 import { aad, type FieldCrypto } from './field-crypto.js';
 import { CallpayError, invalidField } from '../domain/errors.js';
 import type { AccountKind, AccountPlan } from '../domain/account.js';
+import type { Ledger } from './ledger.js';
 
 export interface BillableAccount {
   id: string;
@@ -11,8 +12,10 @@ export interface BillableAccount {
   number: string;
   plan: AccountPlan;
   currency: string;
-  /** Prepaid balance in minor units (0 for postpaid). */
+  /** Prepaid: posted balance in minor units (0 for postpaid). */
   balance: number;
+  /** Prepaid: balance less holds. Postpaid: credit left in the current billing cycle. */
+  available: number;
   /** Postpaid credit per billing cycle in minor units; null for prepaid. */
   creditLimit: number | null;
   isDefault: boolean;
@@ -36,7 +39,6 @@ interface AccountRow {
   number_sealed: Buffer;
   plan: AccountPlan;
   currency: string;
-  balance: number;
   credit_limit: number | null;
   is_default: 0 | 1;
   created_at: string;
@@ -49,6 +51,7 @@ export class AccountRepository {
     private readonly db: Db,
     private readonly crypto: FieldCrypto,
     private readonly clock: Clock,
+    private readonly ledger: Ledger,
   ) {}
 
   /** The consumer's first account becomes the default whatever `makeDefault` says. */
@@ -68,8 +71,8 @@ export class AccountRepository {
       try {
         this.db
           .prepare(
-            `INSERT INTO billable_accounts (id, consumer_id, kind, number_index, number_sealed, plan, currency, balance,
-               credit_limit, is_default, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+            `INSERT INTO billable_accounts (id, consumer_id, kind, number_index, number_sealed, plan, currency,
+               credit_limit, is_default, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             id,
@@ -89,6 +92,7 @@ export class AccountRepository {
         }
         throw e;
       }
+      this.ledger.openConsumerAccount(id, input.currency);
     }).immediate();
     return this.get(id);
   }
@@ -113,7 +117,7 @@ export class AccountRepository {
     return row && this.fromRow(row);
   }
 
-  /** Adds prepaid credit: one ledger entry and the cached balance, in one transaction. */
+  /** Adds prepaid credit: a posted ledger transfer from the carrier's top-up account. */
   topup(id: string, amount: number, memo: string | null): BillableAccount {
     if (!Number.isSafeInteger(amount) || amount <= 0) throw invalidField('amount', 'expected a positive amount');
     this.db.transaction(() => {
@@ -121,18 +125,16 @@ export class AccountRepository {
       if (account.plan !== 'prepaid') {
         throw new CallpayError('invalid_state', `account: ${id} is postpaid; only prepaid accounts are topped up`, 'account');
       }
-      this.db
-        .prepare(
-          `INSERT INTO ledger_entries (id, account_id, kind, amount, currency, memo, created_at)
-           VALUES (?, ?, 'topup', ?, ?, ?, ?)`,
-        )
-        .run(newId('led'), id, amount, account.currency, memo, this.clock().toISOString());
-      this.db.prepare('UPDATE billable_accounts SET balance = balance + ? WHERE id = ?').run(amount, id);
+      this.ledger.topup(id, amount, memo);
     }).immediate();
     return this.get(id);
   }
 
   private fromRow(row: AccountRow): BillableAccount {
+    const sums = this.db
+      .prepare('SELECT credits_posted - debits_posted FROM ledger_accounts WHERE billable_account_id = ?')
+      .pluck()
+      .get(row.id) as number | undefined;
     return {
       id: row.id,
       consumerId: row.consumer_id,
@@ -140,7 +142,8 @@ export class AccountRepository {
       number: this.crypto.open(row.number_sealed, aad(T, 'number', row.id)),
       plan: row.plan,
       currency: row.currency,
-      balance: row.balance,
+      balance: row.plan === 'prepaid' ? (sums ?? 0) : 0,
+      available: this.ledger.available(row.id),
       creditLimit: row.credit_limit,
       isDefault: row.is_default === 1,
       createdAt: row.created_at,
