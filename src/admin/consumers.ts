@@ -2,7 +2,8 @@ import {
   DEFAULT_POLICY, normalizeLogin, parseAddress, parseLocale, parseNationalId, parsePassword, parsePin,
   type ConsumerPolicy, type Locale,
 } from '../domain/consumer.js';
-import { CallpayError } from '../domain/errors.js';
+import { CallpayError, invalidField } from '../domain/errors.js';
+import type { CarrierCeilings } from '../domain/policy.js';
 import { parsePhone } from '../domain/phone.js';
 import type { SecretHasher } from '../crypto/secret-hasher.js';
 import type { Consumer, ConsumerChanges, ConsumerRepository } from '../store/consumers.js';
@@ -95,4 +96,36 @@ export async function setPassword(deps: ConsumerAdminDeps, id: string, password:
 
 export async function checkPin(deps: ConsumerAdminDeps, id: string, pin: string): Promise<boolean> {
   return deps.hasher.verify(pin, deps.consumers.pinHash(id));
+}
+
+export interface PolicyInput {
+  passwordAbove?: number | undefined;
+  callAbove?: number | undefined;
+  frictionlessAmount?: number | null | undefined;
+  frictionlessCount?: number | null | undefined;
+}
+
+/**
+ * Sets a consumer's flexible policy. The consumer chooses within the carrier's ceilings: calls can
+ * be skipped only up to the carrier's "always call above", and the frictionless allowance cannot
+ * exceed the carrier's.
+ */
+export function setPolicy(consumers: ConsumerRepository, id: string, input: PolicyInput, ceilings: CarrierCeilings): Consumer {
+  const current = consumers.get(id).policy;
+  const next: ConsumerPolicy = {
+    passwordAbove: input.passwordAbove ?? current.passwordAbove,
+    callAbove: input.callAbove ?? current.callAbove,
+    frictionlessAmount: input.frictionlessAmount === undefined ? current.frictionlessAmount : input.frictionlessAmount,
+    frictionlessCount: input.frictionlessCount === undefined ? current.frictionlessCount : input.frictionlessCount,
+  };
+  if (ceilings.callAlwaysAbove !== null && next.callAbove > ceilings.callAlwaysAbove) {
+    throw invalidField('call-above', `the carrier requires a call above ${ceilings.callAlwaysAbove}; choose at most that`);
+  }
+  if (ceilings.frictionlessMaxAmount !== null && (next.frictionlessAmount === null || next.frictionlessAmount > ceilings.frictionlessMaxAmount)) {
+    if (input.frictionlessAmount !== undefined) throw invalidField('frictionless-amount', `at most ${ceilings.frictionlessMaxAmount} (carrier ceiling)`);
+  }
+  if (ceilings.frictionlessMaxCount !== null && (next.frictionlessCount === null || next.frictionlessCount > ceilings.frictionlessMaxCount)) {
+    if (input.frictionlessCount !== undefined) throw invalidField('frictionless-count', `at most ${ceilings.frictionlessMaxCount} (carrier ceiling)`);
+  }
+  return consumers.setPolicy(id, next);
 }

@@ -9,6 +9,8 @@ import { ConsumerRepository } from '../store/consumers.js';
 import { AccountRepository } from '../store/accounts.js';
 import { MerchantRepository } from '../store/merchants.js';
 import { Ledger } from '../store/ledger.js';
+import { EventRepository } from '../store/events.js';
+import { WebhookSecretRepository } from '../store/webhook-secrets.js';
 import { cycleOf } from '../domain/billing.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../log.js';
@@ -36,6 +38,8 @@ export interface AppContext {
   accounts: AccountRepository;
   merchants: MerchantRepository;
   ledger: Ledger;
+  events: EventRepository;
+  webhookSecrets: WebhookSecretRepository;
   consumerAdmin: ConsumerAdminDeps;
   close(): Promise<void>;
 }
@@ -78,6 +82,8 @@ export async function openContext(opts: GlobalOptions, where: Environment): Prom
     accounts: new AccountRepository(db, keyring, systemClock, ledger),
     ledger,
     merchants: new MerchantRepository(db, keyring, systemClock),
+    events: new EventRepository(db, systemClock, config.webhooks.retryForHours),
+    webhookSecrets: new WebhookSecretRepository(db, keyring, systemClock),
     consumerAdmin: { consumers, hasher, defaultLocale: config.locale },
     async close() {
       await hasher.close();

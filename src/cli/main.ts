@@ -6,6 +6,9 @@ import { registerInit } from './commands/init.js';
 import { registerConsumer } from './commands/consumer.js';
 import { registerAccount } from './commands/account.js';
 import { registerMerchant } from './commands/merchant.js';
+import { registerServe } from './commands/serve.js';
+import { registerBill } from './commands/bill.js';
+import { registerWebhook } from './commands/webhook.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, internal: 3 } as const;
 
@@ -21,6 +24,9 @@ export function buildProgram(io: CliIo): Command {
   registerConsumer(program, io);
   registerAccount(program, io);
   registerMerchant(program, io);
+  registerServe(program, io);
+  registerBill(program, io);
+  registerWebhook(program, io);
   // Subcommands inherit the output/exit behaviour so a usage error never calls process.exit.
   for (const cmd of allCommands(program)) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

@@ -5,7 +5,7 @@ import { loadSodium, type Sodium } from './sodium.js';
 const KDF_CONTEXT = 'callpay1'; // crypto_kdf contexts are exactly 8 bytes
 const SUBKEY_BYTES = 32;
 // Fixed forever: changing an id changes the subkey and orphans everything derived from it.
-const SUBKEY_ID = { seal: 1, blindIndex: 2, pepper: 3 } as const;
+const SUBKEY_ID = { seal: 1, blindIndex: 2, pepper: 3, mac: 4 } as const;
 
 /**
  * The subkeys derived from the master key, and the operations that use them. The master key is not
@@ -16,6 +16,7 @@ export class Keyring {
   readonly #sealKey: Uint8Array;
   readonly #indexKey: Uint8Array;
   readonly #pepperKey: Buffer;
+  readonly #macKey: Buffer;
 
   private constructor(sodium: Sodium, master: Uint8Array) {
     const derive = (id: number) =>
@@ -24,6 +25,7 @@ export class Keyring {
     this.#sealKey = derive(SUBKEY_ID.seal);
     this.#indexKey = derive(SUBKEY_ID.blindIndex);
     this.#pepperKey = Buffer.from(derive(SUBKEY_ID.pepper));
+    this.#macKey = Buffer.from(derive(SUBKEY_ID.mac));
   }
 
   static async fromMasterKey(master: Uint8Array): Promise<Keyring> {
@@ -70,6 +72,15 @@ export class Keyring {
   /** Keyed pre-hash for PINs and passwords: a stolen database alone cannot be brute-forced. */
   pepper(secret: string): Buffer {
     return createHmac('sha256', this.#pepperKey).update(secret, 'utf8').digest();
+  }
+
+  /**
+   * Keyed MAC for tokens callpay hands out and later checks (e.g. a payment's checkout token):
+   * nothing to store, and `purpose` keeps one kind of token from passing for another.
+   */
+  mac(purpose: string, value: string): Buffer {
+    if (purpose.includes('\u0000')) throw new CallpayError('internal', 'mac purpose must not contain NUL');
+    return createHmac('sha256', this.#macKey).update(`${purpose}\u0000${value}`, 'utf8').digest();
   }
 
   /** API keys carry 256 random bits, so an unkeyed hash resists guessing on its own. */

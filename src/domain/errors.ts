@@ -13,6 +13,19 @@ export const ERROR_CODES = [
   'key_insecure',
   'key_invalid',
   'secret_input',
+  // HTTP intake
+  'malformed_json',
+  'unsupported_media_type',
+  'payload_too_large',
+  'unauthorized',
+  'merchant_disabled',
+  'rate_limited',
+  'idempotency_key_missing',
+  'idempotency_conflict',
+  // business refusals (422)
+  'amount_too_large',
+  'unknown_consumer',
+  'refund_exceeds_charge',
   'internal',
 ] as const;
 

@@ -1,7 +1,10 @@
 import { Option, type Command } from 'commander';
 import { CONSUMER_STATUSES, LOCALES, type ConsumerStatus } from '../../domain/consumer.js';
 import { CallpayError } from '../../domain/errors.js';
-import { enrolConsumer, findConsumer, setPassword, setPin, updateConsumer } from '../../admin/consumers.js';
+import { enrolConsumer, findConsumer, setPassword, setPin, setPolicy, updateConsumer } from '../../admin/consumers.js';
+import { formatMinor, parseMajorAmount } from '../../domain/money.js';
+import { STRICT_CEILINGS } from '../../domain/policy.js';
+import { invalidField } from '../../domain/errors.js';
 import { consumerText, consumerView } from '../views.js';
 import { columns } from '../output.js';
 import { withApp, parseLimit } from './shared.js';
@@ -133,6 +136,41 @@ export function registerConsumer(program: Command, io: CliIo): void {
         await setPassword(ctx.consumerAdmin, c.id, password ?? '');
         ctx.log.info({ consumerId: c.id, removed: opts.remove === true }, 'consumer password changed');
         out.result({ id: c.id, password: opts.remove ? 'removed' : 'changed' }, () => `password ${opts.remove ? 'removed' : 'changed'} for ${c.id}`);
+      }),
+    );
+
+  consumer
+    .command('policy')
+    .description('set the flexible policy: which amounts skip the password or the call (within the carrier ceilings)')
+    .argument('<consumer>', 'consumer id or login account')
+    .option('--password-above <amount>', 'ask for the password only above this amount (0 = always)')
+    .option('--call-above <amount>', 'call only above this amount (0 = always), at most the carrier ceiling')
+    .option('--frictionless-amount <amount|none>', 'total of call-less payments allowed between two calls')
+    .option('--frictionless-count <n|none>', 'number of call-less payments allowed between two calls')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nAmounts are in major units of the configured currency, e.g. 300 or 300.50.')
+    .action((ref: string, opts: { passwordAbove?: string; callAbove?: string; frictionlessAmount?: string; frictionlessCount?: string }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const currency = ctx.config.currency;
+        const amount = (value: string | undefined, field: string) => (value === undefined ? undefined : parseMajorAmount(value, currency, field));
+        const orNone = <T>(value: string | undefined, parse: (v: string) => T) => (value === undefined ? undefined : value === 'none' ? null : parse(value));
+        const count = (v: string) => {
+          if (!/^\d{1,4}$/.test(v)) throw invalidField('frictionless-count', 'expected a whole number or "none"');
+          return Number(v);
+        };
+        const c = findConsumer(ctx.consumers, ref);
+        const ceilings = ctx.config.policy.ceilings[currency as keyof typeof ctx.config.policy.ceilings] ?? STRICT_CEILINGS;
+        const updated = setPolicy(ctx.consumers, c.id, {
+          passwordAbove: amount(opts.passwordAbove, 'password-above'),
+          callAbove: amount(opts.callAbove, 'call-above'),
+          frictionlessAmount: orNone(opts.frictionlessAmount, (v) => parseMajorAmount(v, currency, 'frictionless-amount')),
+          frictionlessCount: orNone(opts.frictionlessCount, count),
+        }, ceilings);
+        ctx.log.info({ consumerId: c.id }, 'consumer policy changed');
+        const p = updated.policy;
+        const money = (v: number | null) => (v === null ? 'none' : formatMinor(v, currency));
+        out.result(consumerView(updated, false).policy, () =>
+          `policy of ${c.id}: password above ${money(p.passwordAbove)}, call above ${money(p.callAbove)}, frictionless ${money(p.frictionlessAmount)} / ${p.frictionlessCount ?? 'none'} payments`);
       }),
     );
 

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { parseDisplayName, parseWebhookUrl } from '../../domain/merchant.js';
 import { CallpayError } from '../../domain/errors.js';
 import { merchantView } from '../views.js';
@@ -7,13 +7,14 @@ import { withApp, parseLimit } from './shared.js';
 import type { CliIo } from '../io.js';
 
 const KEY_WARNING = 'Store this API key now: callpay keeps only its hash and cannot show it again.';
+const SECRET_WARNING = 'Give the webhook secret to the merchant now: it verifies Callpay-Signature and is not shown again.';
 
 export function registerMerchant(program: Command, io: CliIo): void {
   const merchant = program.command('merchant').description('enrol and manage merchants (who ask for payments)');
 
   merchant
     .command('add')
-    .description('enrol a merchant and issue its first API key (shown once)')
+    .description('enrol a merchant and issue its first API key and webhook signing secret (both shown once)')
     .requiredOption('--name <name>', 'display name shown on checkout pages')
     .option('--spoken-name <text>', 'name as announced on the call (default: the display name)')
     .option('--webhook-url <url>', 'where signed payment events are POSTed')
@@ -23,10 +24,18 @@ export function registerMerchant(program: Command, io: CliIo): void {
         const displayName = parseDisplayName(opts.name);
         const spokenName = opts.spokenName === undefined ? displayName : parseDisplayName(opts.spokenName, 'spoken-name');
         const webhookUrl = opts.webhookUrl === undefined ? null : parseWebhookUrl(opts.webhookUrl);
-        const { merchant: m, key } = ctx.merchants.add({ displayName, spokenName, webhookUrl });
+        // One transaction: a merchant never exists without its first webhook secret.
+        const { merchant: m, key, webhookSecret } = ctx.db.transaction(() => {
+          const added = ctx.merchants.add({ displayName, spokenName, webhookUrl });
+          return { ...added, webhookSecret: ctx.webhookSecrets.create(added.merchant.id) };
+        }).immediate();
         ctx.log.info({ merchantId: m.id, keyId: key.keyId }, 'merchant enrolled');
-        out.result({ ...merchantView(m), api_key: key.apiKey, api_key_id: key.keyId }, () =>
-          [table([['merchant', m.id], ['name', m.displayName], ['api key', key.apiKey]]), KEY_WARNING].join('\n'),
+        out.result({ ...merchantView(m), api_key: key.apiKey, api_key_id: key.keyId, webhook_secret: webhookSecret }, () =>
+          [
+            table([['merchant', m.id], ['name', m.displayName], ['api key', key.apiKey], ['webhook secret', webhookSecret]]),
+            KEY_WARNING,
+            SECRET_WARNING,
+          ].join('\n'),
         );
       }),
     );
@@ -80,6 +89,29 @@ export function registerMerchant(program: Command, io: CliIo): void {
       }),
     );
 
+  merchant
+    .command('rotate-webhook-secret')
+    .description('issue a new webhook signing secret (shown once); the old one keeps verifying for --overlap-hours')
+    .argument('<merchant>', 'merchant id')
+    .option('--overlap-hours <n>', 'hours the previous secret stays valid (default: webhooks.rotationOverlapHours)', parseHours)
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nDuring the overlap every webhook carries one v1= signature per valid secret, so the merchant can\n' +
+        'deploy the new secret at any time within it. --overlap-hours 0 ends the old secret now.',
+    )
+    .action((id: string, opts: { overlapHours?: number }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const overlap = opts.overlapHours ?? ctx.config.webhooks.rotationOverlapHours;
+        const secret = ctx.webhookSecrets.rotate(id, overlap);
+        const until = new Date(Date.now() + overlap * 3_600_000).toISOString();
+        ctx.log.info({ merchantId: id, overlapHours: overlap }, 'merchant webhook secret rotated');
+        out.result({ id, webhook_secret: secret, previous_valid_until: until }, () =>
+          [table([['merchant', id], ['webhook secret', secret], ['old secret valid until', until]]), SECRET_WARNING].join('\n'),
+        );
+      }),
+    );
+
   for (const [name, to] of [['disable', 'disabled'], ['enable', 'active']] as const) {
     merchant
       .command(name)
@@ -96,4 +128,9 @@ export function registerMerchant(program: Command, io: CliIo): void {
         }),
       );
   }
+}
+
+function parseHours(input: string): number {
+  if (!/^\d{1,3}$/.test(input) || Number(input) > 720) throw new InvalidArgumentError('expected a whole number of hours from 0 to 720');
+  return Number(input);
 }

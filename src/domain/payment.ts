@@ -1,0 +1,41 @@
+import { CallpayError } from './errors.js';
+
+export const PAYMENT_STATUSES = [
+  'requires_consumer', 'requires_password', 'calling', 'succeeded', 'declined', 'failed', 'expired', 'canceled',
+  'refunded', 'partially_refunded',
+] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+/** Statuses from which no further authorization step happens (refunds may still follow success). */
+export const FINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set(['succeeded', 'declined', 'failed', 'expired', 'canceled', 'refunded', 'partially_refunded']);
+
+/** Every allowed move. Anything else is a bug or a race, and is refused. */
+const TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
+  requires_consumer: ['requires_password', 'calling', 'succeeded', 'declined', 'failed', 'expired', 'canceled'],
+  requires_password: ['calling', 'succeeded', 'declined', 'failed', 'expired', 'canceled'],
+  calling: ['succeeded', 'declined', 'failed', 'expired'],
+  succeeded: ['partially_refunded', 'refunded'],
+  partially_refunded: ['partially_refunded', 'refunded'],
+  declined: [],
+  failed: [],
+  expired: [],
+  canceled: [],
+  refunded: [],
+};
+
+export function canTransition(from: PaymentStatus, to: PaymentStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export function assertTransition(paymentId: string, from: PaymentStatus, to: PaymentStatus): void {
+  if (!canTransition(from, to)) {
+    throw new CallpayError('invalid_state', `payment: ${paymentId} is ${from} and cannot become ${to}`, 'status');
+  }
+}
+
+/** Why a payment did not succeed: a stable code the merchant can switch on. */
+export const FAILURE_CODES = [
+  'insufficient_funds', 'credit_limit_exceeded', 'consumer_declined', 'wrong_pin', 'no_input', 'consumer_locked',
+  'consumer_unavailable', 'busy', 'no_answer', 'call_failed', 'hung_up', 'interrupted', 'password_failed',
+] as const;
+export type FailureCode = (typeof FAILURE_CODES)[number];

@@ -1,0 +1,54 @@
+import express, { type Express } from 'express';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { MerchantRepository } from '../store/merchants.js';
+import type { EventRepository } from '../store/events.js';
+import type { Clock } from '../store/db.js';
+import { CallpayError } from '../domain/errors.js';
+import { authenticate, rateLimit } from './auth.js';
+import { errorHandler } from './errors.js';
+import { eventRoutes } from './routes/events.js';
+import { paymentRoutes, type PaymentRoutesDeps } from './routes/payments.js';
+
+export interface IntakeDeps extends PaymentRoutesDeps {
+  log: Logger;
+  clock: Clock;
+  merchants: MerchantRepository;
+  events: EventRepository;
+  rateLimit: { perSecond: number; burst: number };
+  /** Readiness: false while starting or stopping. */
+  ready(): boolean;
+}
+
+export function createIntakeApp(d: IntakeDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const requestId = randomUUID();
+    res.setHeader('Request-Id', requestId);
+    res.setHeader('Cache-Control', 'no-store');
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      d.log.debug({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', (_req, res) => void res.status(d.ready() ? 200 : 503).json({ status: d.ready() ? 'ready' : 'not ready' }));
+
+  const v1 = express.Router();
+  v1.use(authenticate(d.merchants));
+  v1.use(rateLimit({ ...d.rateLimit, clock: d.clock }));
+  v1.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
+  v1.use(paymentRoutes(d));
+  v1.use(eventRoutes(d.events));
+  app.use('/v1', v1);
+
+  app.use((req, _res, next) => next(new CallpayError('not_found', `route: no ${req.method} ${req.path}`, 'path')));
+  app.use(errorHandler(d.log));
+  return app;
+}

@@ -1,0 +1,109 @@
+import type { Logger } from '../log.js';
+import type { SecretHasher } from '../crypto/secret-hasher.js';
+import type { ConsumerRepository } from '../store/consumers.js';
+import type { MerchantRepository } from '../store/merchants.js';
+import type { PaymentRepository } from '../store/payments.js';
+import type { CallAuthorizer, CallOutcome } from './ports.js';
+import type { PaymentCore } from './service.js';
+import type { FailureCode } from '../domain/payment.js';
+
+export interface CallRunnerDeps {
+  core: PaymentCore;
+  payments: PaymentRepository;
+  consumers: ConsumerRepository;
+  merchants: MerchantRepository;
+  authorizer: CallAuthorizer;
+  hasher: SecretHasher;
+  log: Logger;
+  /** Test-only fault injection: die right after the approval is recorded, before the charge. */
+  crashAfterApproval: boolean;
+}
+
+const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
+  declined: 'consumer_declined',
+  wrong_pin: 'wrong_pin',
+  no_input: 'no_input',
+};
+const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
+  busy: 'busy',
+  no_answer: 'no_answer',
+  rejected: 'consumer_declined',
+  hung_up: 'hung_up',
+  failed: 'call_failed',
+};
+
+/**
+ * Runs authorization calls outside any transaction and records their outcome: approval first
+ * (durably), then the charge, so a crash between the two is finished by recovery, never repeated.
+ */
+export class CallRunner {
+  private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
+
+  constructor(private readonly d: CallRunnerDeps) {}
+
+  start(paymentId: string): void {
+    if (this.inFlight.has(paymentId)) return;
+    const abort = new AbortController();
+    const done = this.run(paymentId, abort.signal)
+      .catch((e: unknown) => this.d.log.error({ paymentId, err: e }, 'call handling failed'))
+      .finally(() => this.inFlight.delete(paymentId));
+    this.inFlight.set(paymentId, { done, abort });
+  }
+
+  isCalling(paymentId: string): boolean {
+    return this.inFlight.has(paymentId);
+  }
+
+  /** Lets in-flight calls finish (graceful stop); `abortAfterMs` hangs up the ones that take too long. */
+  async drain(abortAfterMs: number): Promise<void> {
+    const timer = setTimeout(() => this.inFlight.forEach((c) => c.abort.abort()), abortAfterMs);
+    await Promise.allSettled([...this.inFlight.values()].map((c) => c.done));
+    clearTimeout(timer);
+  }
+
+  private async run(paymentId: string, signal: AbortSignal): Promise<void> {
+    const payment = this.d.payments.get(paymentId);
+    const log = this.d.log.child({ paymentId });
+    if (payment.status !== 'calling' || !payment.consumerId) return;
+    const consumer = this.d.consumers.get(payment.consumerId);
+    const merchant = this.d.merchants.get(payment.merchantId);
+    if (!this.d.authorizer.live) this.d.payments.markNotLive(paymentId);
+    let outcome: CallOutcome;
+    try {
+      outcome = await this.d.authorizer.authorize({
+        paymentId,
+        phone: consumer.phone,
+        locale: consumer.locale,
+        merchantSpokenName: merchant.spokenName,
+        amount: payment.amount,
+        currency: payment.currency,
+        verifyPin: async (pin) => this.d.hasher.verify(pin, this.d.consumers.pinHash(consumer.id)),
+        log,
+        signal,
+      });
+    } catch (e) {
+      log.error({ err: e }, 'call engine threw; treating as a failed call');
+      outcome = { kind: 'failed', reason: 'engine error' };
+    }
+    log.info({ outcome: outcome.kind }, 'authorization call ended');
+    this.finish(paymentId, outcome);
+  }
+
+  private finish(paymentId: string, outcome: CallOutcome): void {
+    const current = this.d.payments.get(paymentId);
+    if (current.status !== 'calling') {
+      this.d.log.warn({ paymentId, status: current.status, outcome: outcome.kind }, 'call ended after the payment left the call step; outcome ignored');
+      return;
+    }
+    if (outcome.kind === 'approved') {
+      this.d.payments.markAuthorized(paymentId, 'PIN verified on the call');
+      if (this.d.crashAfterApproval) process.kill(process.pid, 'SIGKILL');
+      this.d.core.charge(paymentId, 'authorized by call');
+      return;
+    }
+    const declined = DECLINES[outcome.kind];
+    const code = declined ?? FAILURES[outcome.kind] ?? 'call_failed';
+    const reason = outcome.kind === 'failed' ? `call failed: ${outcome.reason}${outcome.sipStatus ? ` (SIP ${outcome.sipStatus})` : ''}` : `call: ${outcome.kind}`;
+    this.d.core.end(current, declined ? 'declined' : 'failed', code, reason);
+  }
+}

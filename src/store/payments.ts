@@ -1,0 +1,259 @@
+import type { Db, Clock } from './db.js';
+import { CallpayError } from '../domain/errors.js';
+import { assertTransition, type FailureCode, type PaymentStatus } from '../domain/payment.js';
+import type { Decision, FrictionlessUsage } from '../domain/policy.js';
+
+export interface Payment {
+  id: string;
+  merchantId: string;
+  amount: number;
+  currency: string;
+  reference: string;
+  description: string;
+  returnUrl: string;
+  metadata: Record<string, string>;
+  consumerId: string | null;
+  billableAccountId: string | null;
+  status: PaymentStatus;
+  decision: Decision | null;
+  failureCode: FailureCode | null;
+  live: boolean;
+  amountRefunded: number;
+  authorizedAt: string | null;
+  expiresAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewPayment = Pick<
+  Payment,
+  'id' | 'merchantId' | 'amount' | 'currency' | 'reference' | 'description' | 'returnUrl' | 'metadata' | 'expiresAt' | 'live'
+>;
+
+export interface Transition {
+  fromStatus: PaymentStatus | null;
+  toStatus: PaymentStatus;
+  reason: string;
+  createdAt: string;
+}
+
+/** Fields a transition may set together with the new status. */
+export interface TransitionPatch {
+  consumerId?: string;
+  billableAccountId?: string;
+  decision?: Decision;
+  failureCode?: FailureCode;
+  live?: boolean;
+  amountRefunded?: number;
+}
+
+interface PaymentRow {
+  id: string;
+  merchant_id: string;
+  amount: number;
+  currency: string;
+  reference: string;
+  description: string;
+  return_url: string;
+  metadata: string;
+  consumer_id: string | null;
+  billable_account_id: string | null;
+  status: PaymentStatus;
+  decision: string | null;
+  failure_code: FailureCode | null;
+  live: 0 | 1;
+  amount_refunded: number;
+  authorized_at: string | null;
+  expires_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * Payments and their recorded transitions. Each method is one short synchronous transaction (or a
+ * savepoint inside the caller's): state checks and writes can never interleave with another's.
+ */
+export class PaymentRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  insert(p: NewPayment, status: PaymentStatus, reason: string): Payment {
+    const now = this.clock().toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO payments (id, merchant_id, amount, currency, reference, description, return_url, metadata, status, live,
+             expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(p.id, p.merchantId, p.amount, p.currency, p.reference, p.description, p.returnUrl, JSON.stringify(p.metadata), status, p.live ? 1 : 0, p.expiresAt, now, now);
+      this.record(p.id, null, status, reason, now);
+    })();
+    return this.get(p.id);
+  }
+
+  get(id: string): Payment {
+    const found = this.find(id);
+    if (!found) throw new CallpayError('not_found', `payment: no payment ${id}`, 'payment');
+    return found;
+  }
+
+  find(id: string): Payment | undefined {
+    const row = this.db.prepare('SELECT * FROM payments WHERE id = ?').get(id) as PaymentRow | undefined;
+    return row && fromRow(row);
+  }
+
+  /** Another merchant's payment is indistinguishable from a missing one. */
+  getForMerchant(merchantId: string, id: string): Payment {
+    const p = this.find(id);
+    if (!p || p.merchantId !== merchantId) throw new CallpayError('not_found', `payment: no payment ${id}`, 'id');
+    return p;
+  }
+
+  /** Newest first; `before` is the last id of the previous page. */
+  list(merchantId: string, opts: { reference?: string; status?: PaymentStatus; before?: string; limit: number }): Payment[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM payments WHERE merchant_id = @merchantId AND (@reference IS NULL OR reference = @reference)
+           AND (@status IS NULL OR status = @status) AND (@before IS NULL OR id < @before)
+         ORDER BY id DESC LIMIT @limit`,
+      )
+      .all({ merchantId, reference: opts.reference ?? null, status: opts.status ?? null, before: opts.before ?? null, limit: opts.limit }) as PaymentRow[];
+    return rows.map(fromRow);
+  }
+
+  /**
+   * Moves a payment to `to` if the state machine allows it from where it is now. `expectFrom`
+   * guards races: the move happens only from one of those statuses.
+   */
+  transition(id: string, to: PaymentStatus, reason: string, patch: TransitionPatch = {}, expectFrom?: readonly PaymentStatus[]): Payment {
+    const now = this.clock().toISOString();
+    this.db.transaction(() => {
+      const current = this.get(id);
+      if (expectFrom && !expectFrom.includes(current.status)) {
+        throw new CallpayError('invalid_state', `payment: ${id} is ${current.status}`, 'status');
+      }
+      assertTransition(id, current.status, to);
+      const sets = ['status = @to', 'updated_at = @now'];
+      if (patch.consumerId !== undefined) sets.push('consumer_id = @consumerId');
+      if (patch.billableAccountId !== undefined) sets.push('billable_account_id = @billableAccountId');
+      if (patch.decision !== undefined) sets.push('decision = @decision');
+      if (patch.failureCode !== undefined) sets.push('failure_code = @failureCode');
+      if (patch.live !== undefined) sets.push('live = @live');
+      if (patch.amountRefunded !== undefined) sets.push('amount_refunded = @amountRefunded');
+      this.db.prepare(`UPDATE payments SET ${sets.join(', ')} WHERE id = @id`).run({
+        id,
+        to,
+        now,
+        consumerId: patch.consumerId ?? null,
+        billableAccountId: patch.billableAccountId ?? null,
+        decision: patch.decision ? JSON.stringify(patch.decision) : null,
+        failureCode: patch.failureCode ?? null,
+        live: patch.live === undefined ? null : patch.live ? 1 : 0,
+        amountRefunded: patch.amountRefunded ?? null,
+      });
+      this.record(id, current.status, to, reason, now);
+    })();
+    return this.get(id);
+  }
+
+  /** The PIN was verified: recorded durably before the charge, so a crash in between can finish it. */
+  markAuthorized(id: string, reason: string): Payment {
+    const now = this.clock().toISOString();
+    this.db.transaction(() => {
+      const current = this.get(id);
+      if (current.status !== 'calling') throw new CallpayError('invalid_state', `payment: ${id} is ${current.status}`, 'status');
+      this.db.prepare('UPDATE payments SET authorized_at = ?, updated_at = ? WHERE id = ?').run(now, now, id);
+      this.record(id, 'calling', 'calling', reason, now);
+    })();
+    return this.get(id);
+  }
+
+  /** Marks a payment not live (a non-telephone engine touched it). */
+  markNotLive(id: string): void {
+    this.db.prepare('UPDATE payments SET live = 0 WHERE id = ?').run(id);
+  }
+
+  transitions(id: string): Transition[] {
+    return this.db
+      .prepare(
+        `SELECT from_status AS fromStatus, to_status AS toStatus, reason, created_at AS createdAt
+         FROM payment_transitions WHERE payment_id = ? ORDER BY seq`,
+      )
+      .all(id) as Transition[];
+  }
+
+  /** Open payments whose time is up (calls get a grace period: they end on their own). */
+  dueForExpiry(now: Date, callGraceMs: number): Payment[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM payments WHERE status IN ('requires_consumer', 'requires_password', 'calling')
+           AND expires_at <= CASE WHEN status = 'calling' THEN @graceCutoff ELSE @now END
+         ORDER BY expires_at LIMIT 100`,
+      )
+      .all({ now: now.toISOString(), graceCutoff: new Date(now.getTime() - callGraceMs).toISOString() }) as PaymentRow[];
+    return rows.map(fromRow);
+  }
+
+  /** Payments in a call: at start-up none of them has a live call any more. */
+  calling(): Payment[] {
+    return (this.db.prepare("SELECT * FROM payments WHERE status = 'calling' ORDER BY id").all() as PaymentRow[]).map(fromRow);
+  }
+
+  /** Sum and count of call-less successes since the consumer's last success authorized by call. */
+  frictionlessUsage(consumerId: string): FrictionlessUsage {
+    const called = `EXISTS (SELECT 1 FROM json_each(p.decision, '$.steps') WHERE value = 'call')`;
+    const row = this.db
+      .prepare(
+        `SELECT coalesce(sum(p.amount), 0) AS amount, count(*) AS count FROM payments p
+         WHERE p.consumer_id = @consumerId AND p.status IN ('succeeded', 'partially_refunded', 'refunded') AND NOT ${called}
+           AND p.id > coalesce((SELECT max(p.id) FROM payments p WHERE p.consumer_id = @consumerId
+                 AND p.status IN ('succeeded', 'partially_refunded', 'refunded') AND ${called}), '')`,
+      )
+      .get({ consumerId }) as FrictionlessUsage;
+    return row;
+  }
+
+  insertRefund(id: string, paymentId: string, amount: number, reason: string | null): void {
+    this.db
+      .prepare('INSERT INTO refunds (id, payment_id, amount, reason, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, paymentId, amount, reason, this.clock().toISOString());
+  }
+
+  refunds(paymentId: string): Array<{ id: string; amount: number; reason: string | null; createdAt: string }> {
+    return this.db
+      .prepare('SELECT id, amount, reason, created_at AS createdAt FROM refunds WHERE payment_id = ? ORDER BY id')
+      .all(paymentId) as Array<{ id: string; amount: number; reason: string | null; createdAt: string }>;
+  }
+
+  private record(id: string, from: PaymentStatus | null, to: PaymentStatus, reason: string, at: string): void {
+    this.db
+      .prepare('INSERT INTO payment_transitions (payment_id, from_status, to_status, reason, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, from, to, reason, at);
+  }
+}
+
+function fromRow(row: PaymentRow): Payment {
+  return {
+    id: row.id,
+    merchantId: row.merchant_id,
+    amount: row.amount,
+    currency: row.currency,
+    reference: row.reference,
+    description: row.description,
+    returnUrl: row.return_url,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+    consumerId: row.consumer_id,
+    billableAccountId: row.billable_account_id,
+    status: row.status,
+    decision: row.decision === null ? null : (JSON.parse(row.decision) as Decision),
+    failureCode: row.failure_code,
+    live: row.live === 1,
+    amountRefunded: row.amount_refunded,
+    authorizedAt: row.authorized_at,
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

@@ -1,0 +1,104 @@
+import { runCli, tempDir } from './cli.js';
+import { openContext, type AppContext } from '../../src/cli/context.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+import type { AuthorizationRequest, CallAuthorizer, CallOutcome } from '../../src/payments/ports.js';
+
+export type Script = CallOutcome | ((req: AuthorizationRequest) => Promise<CallOutcome>);
+
+/** An in-memory call engine for payment tests: plays the given outcomes in order. Not live. */
+export function scriptedAuthorizer(script: Script[] = []): CallAuthorizer & { requests: AuthorizationRequest[]; script: Script[] } {
+  const requests: AuthorizationRequest[] = [];
+  return {
+    live: false,
+    requests,
+    script,
+    async authorize(req) {
+      requests.push(req);
+      const next = script.shift() ?? { kind: 'failed', reason: 'no scripted outcome' };
+      return typeof next === 'function' ? next(req) : next;
+    },
+    async close() {},
+  };
+}
+
+export interface TestWorld {
+  dir: string;
+  ctx: AppContext;
+  daemon: Daemon;
+  engine: ReturnType<typeof scriptedAuthorizer>;
+  apiKey: string;
+  merchantId: string;
+  otherApiKey: string;
+  clock: { now: number; advance(ms: number): void };
+  cli(args: string[], stdin?: string): ReturnType<typeof runCli>;
+  api(method: string, path: string, opts?: { body?: unknown; key?: string | null; idem?: string; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A world of its own: temp directory, database, consumers enrolled through the CLI, two merchants,
+ * and the daemon on a free loopback port with a scripted call engine and a controllable clock.
+ */
+export async function startWorld(env: Record<string, string> = {}): Promise<TestWorld> {
+  const tmp = tempDir();
+  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', ...env };
+  const cli = (args: string[], stdin?: string) => runCli(args, { cwd: tmp.path, env: fullEnv, ...(stdin === undefined ? {} : { stdin }) });
+  await cli(['init']);
+  const merchant = JSON.parse((await cli(['merchant', 'add', '--name', 'Night Market Stall 12', '--json'])).stdout) as { id: string; api_key: string };
+  const other = JSON.parse((await cli(['merchant', 'add', '--name', 'Other Shop', '--json'])).stdout) as { api_key: string };
+  const ctx = await openContext({ logLevel: 'silent' }, { cwd: tmp.path, env: fullEnv });
+  const engine = scriptedAuthorizer();
+  const clock = { now: Date.now(), advance(ms: number) { clock.now += ms; } };
+  const daemon = await startDaemon(ctx, { authorizer: engine, clock: () => new Date(clock.now) });
+  return {
+    dir: tmp.path,
+    ctx,
+    daemon,
+    engine,
+    apiKey: merchant.api_key,
+    merchantId: merchant.id,
+    otherApiKey: other.api_key,
+    clock,
+    cli,
+    async api(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+      const key = opts.key === undefined ? merchant.api_key : opts.key;
+      if (key !== null) headers.authorization = `Bearer ${key}`;
+      if (opts.idem) headers['idempotency-key'] = opts.idem;
+      let body: string | undefined = opts.raw;
+      if (opts.body !== undefined) {
+        body = JSON.stringify(opts.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(`${daemon.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(10_000) });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    },
+    async close() {
+      await daemon.stop();
+      await ctx.close();
+      tmp.remove();
+    },
+  };
+}
+
+/** Enrols a consumer with a prepaid account topped up with `balance` (major units). */
+export async function enrolPrepaid(w: TestWorld, login: string, balance: string, extra: string[] = []): Promise<string> {
+  await w.cli(['consumer', 'add', '--login', login, '--phone', '+886912345678', '--national-id', 'A123456789', '--address', 'No. 7, Section 1', '--pin-stdin', ...extra], '482916\n');
+  const acct = JSON.parse((await w.cli(['account', 'add', login, '--kind', 'mobile', '--number', `09${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`, '--plan', 'prepaid', '--json'])).stdout) as { id: string };
+  if (balance !== '0') await w.cli(['account', 'topup', acct.id, '--amount', balance]);
+  return acct.id;
+}
+
+/** Waits until `check` passes (bounded), for work that finishes after the HTTP reply. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
