@@ -1,41 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { startReceiver } from './helpers/receiver.js';
 import { openContext, type AppContext } from '../src/cli/context.js';
 import { EventRepository } from '../src/store/events.js';
 import { WebhookSecretRepository } from '../src/store/webhook-secrets.js';
 import { createWebhookDispatcher, retryDelayMs, type WebhookDispatcher } from '../src/notify/dispatcher.js';
 import { signatureHeader, verifySignature } from '../src/notify/signature.js';
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A merchant's endpoint on loopback: answers with the queued statuses, then 200. */
-async function startReceiver(): Promise<{ url: string; received: Received[]; replies: number[]; close(): Promise<void> }> {
-  const received: Received[] = [];
-  const replies: number[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(replies.shift() ?? 200, { 'content-type': 'text/plain' }).end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hooks`,
-    received,
-    replies,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
 
 function json<T>(r: CliResult): T {
   expect(r.stderr).toBe('');

@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
+import { startReceiver } from './helpers/receiver.js';
+import { verifySignature } from '../src/notify/signature.js';
+
+/** The running daemon delivers a signed payment.succeeded, retrying after the merchant's 500. */
+describe('webhooks from the daemon', () => {
+  let w: TestWorld;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    w = await startWorld();
+  });
+  afterAll(async () => {
+    await w.close();
+    await receiver.close();
+  });
+
+  it('signs, retries after a 500 and delivers once acknowledged', async () => {
+    const merchant = JSON.parse((await w.cli(['merchant', 'add', '--name', 'Hooked Shop', '--webhook-url', receiver.url, '--json'])).stdout) as { api_key: string; webhook_secret: string };
+    await enrolPrepaid(w, 'alice', '1000');
+    receiver.replies.push(500);
+    w.engine.script.push({ kind: 'approved' });
+    const created = await w.api('POST', '/v1/payments', {
+      key: merchant.api_key, idem: 'hook-1',
+      body: { amount: 15000, reference: 'o-9', description: 'Stinky tofu', return_url: 'https://shop.example/', login_account: 'alice' },
+    });
+    await eventually(() => expect(receiver.received.length).toBe(1));
+    w.clock.advance(12_000);
+    await w.daemon.dispatcher.runOnce();
+    await eventually(() => expect(receiver.received.length).toBe(2));
+    const [first, second] = receiver.received;
+    expect(second?.body).toBe(first?.body);
+    const body = JSON.parse(second?.body ?? '{}') as { type: string; data: { payment: { id: string; status: string } } };
+    expect(body.type).toBe('payment.succeeded');
+    expect(body.data.payment).toMatchObject({ id: created.body.id, status: 'succeeded' });
+    const header = String(second?.headers['callpay-signature']);
+    const t = Number(/t=(\d+)/.exec(header)?.[1]);
+    expect(verifySignature(header, second?.body ?? '', merchant.webhook_secret, { now: t })).toBe(true);
+    expect(verifySignature(header, second?.body ?? '', 'whsec_wrong', { now: t })).toBe(false);
+    const row = w.ctx.db.prepare('SELECT status, attempts FROM webhook_deliveries ORDER BY created_at DESC LIMIT 1').get();
+    expect(row).toEqual({ status: 'delivered', attempts: 2 });
+  });
+});
