@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, tempDir, type CliResult } from './helpers/cli.js';
-import { startReceiver } from './helpers/receiver.js';
+import { startReceiver, type Received } from './helpers/receiver.js';
 import { openContext, type AppContext } from '../src/cli/context.js';
 import { EventRepository } from '../src/store/events.js';
 import { WebhookSecretRepository } from '../src/store/webhook-secrets.js';
