@@ -104,6 +104,28 @@ export const configSchema = section({
      * trials, and every payment it touches is marked live = false.
      */
     engine: oneOf(['embedded', 'simulated'] as const),
+    sip: section({
+      /** Local address and UDP port of callpay's SIP user agent. */
+      bindHost: nonEmptyString(),
+      bindPort: intIn(0, 65535),
+      /** Where INVITEs go ("host:port" of the trunk, PBX or SBC); null = the request-URI's host. */
+      outboundProxy: z.string({ error: 'a "host:port" or null' }).regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, { error: 'a "host:port" or null' }).nullable(),
+      /** Request-URI template; {e164} is the enrolled number with "+", {number} without. */
+      requestUri: z.string({ error: 'a SIP URI template containing {e164} or {number}' }).regex(/^sips?:.*\{(e164|number)\}/, { error: 'a SIP URI template containing {e164} or {number}' }),
+      /** From URI (caller ID) and its display name. */
+      from: z.string({ error: 'a SIP URI' }).regex(/^sips?:[^\s<>]+$/, { error: 'a SIP URI' }),
+      displayName: z.string().max(64).regex(/^[^"\r\n\\]*$/, { error: 'a display name without quotes or line breaks' }),
+      /** Digest credentials for trunks that challenge (401/407); null = none. */
+      username: z.string().min(1).max(128).nullable(),
+      password: z.string().min(1).max(256).nullable(),
+      ringTimeoutMs: intIn(5_000, 180_000),
+    }),
+    rtp: section({
+      bindHost: nonEmptyString(),
+      /** Even ports in [portMin, portMax] are used for RTP. */
+      portMin: intIn(1024, 65534),
+      portMax: intIn(1025, 65535),
+    }),
     simulated: section({ outcome: oneOf(['approved', 'declined', 'wrong_pin', 'busy', 'no_answer', 'failed'] as const) }),
   }),
   debug: section({
