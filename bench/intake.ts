@@ -1,0 +1,229 @@
+// Merchant intake (issue 3): POST /v1/payments on a real `callpay serve` process against a bare
+// node:http + better-sqlite3 server doing the same durable writes (bench/intake-baseline.ts).
+// Run: npx tsx bench/intake.ts [--clients N] [--requests N] [--rounds N]
+// Rounds alternate callpay, baseline, callpay, baseline… because this shared 2-core machine is
+// noisy; each run is reported, then the per-metric median over rounds.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const WARMUP = 300; // per run: JIT, statement caches and keep-alive sockets are hot before timing
+const RUN_LIMIT_MS = 120_000; // a run that exceeds this stops and is reported as TIMED OUT
+const REQUEST_TIMEOUT_MS = 30_000; // one hung request must not hang its client loop forever
+const STOP_GRACE_MS = 10_000; // SIGTERM, then SIGKILL after this
+const TICK_MS = 10; // /proc/<pid>/stat counts CPU in clock ticks: USER_HZ = 100 on Linux
+
+function parseArgs(argv: string[]): { clients: number; requests: number; rounds: number } {
+  const out = { clients: 32, requests: 3000, rounds: 2 };
+  const limits = { clients: 1024, requests: 1_000_000, rounds: 9 } as const;
+  for (let i = 0; i < argv.length; i += 2) {
+    const name = argv[i]?.replace(/^--/, '') as keyof typeof out;
+    const raw = argv[i + 1];
+    const n = Number(raw);
+    if (!(name in limits) || raw === undefined || !/^[1-9]\d*$/.test(raw) || n > limits[name]) {
+      console.error('usage: intake.ts [--clients 1..1024] [--requests 1..1000000] [--rounds 1..9]');
+      process.exit(2);
+    }
+    out[name] = n;
+  }
+  return out;
+}
+
+interface Server { name: string; url: string; child: ChildProcess; output(): string }
+
+/** Spawns a server and waits (bounded) until it prints "serving on <url>" on stderr. */
+function startServer(name: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer) => void (out = (out + d.toString()).slice(-20_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const server: Server = { name, url: '', child, output: () => out };
+  servers.push(server); // registered before it is up, so cleanup stops it even if startup fails
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 20 s:\n${out}`)), 20_000);
+    child.stderr?.on('data', () => {
+      const m = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m?.[1] && !server.url) {
+        clearTimeout(timer);
+        resolve(Object.assign(server, { url: m[1] }));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code ?? signal}) before listening:\n${out}`));
+    });
+  });
+}
+
+async function stopServer(s: Server): Promise<void> {
+  const { child } = s;
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
+    } catch { /* already gone (ESRCH) */ }
+  };
+  kill('SIGTERM');
+  const timer = setTimeout(() => kill('SIGKILL'), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** User + system CPU of a process (all its threads) in ms, or NaN off Linux. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // comm may contain spaces
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime (fields 14, 15)
+  } catch {
+    return NaN;
+  }
+}
+
+/** Filesystem type holding `path`: fsync cost (the dominant one) depends on it. */
+function fsTypeOf(path: string): string {
+  let best = { at: '', type: '?' };
+  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const [, at, type] = line.split(' ');
+    if (at && type && (path === at || path.startsWith(at.endsWith('/') ? at : `${at}/`)) && at.length >= best.at.length) best = { at, type };
+  }
+  return best.type;
+}
+
+interface Run { server: string; requests: number; errors: number; wallMs: number; rps: number; p50: number; p99: number; max: number; srvCpu: number; cliCpu: number; timedOut: boolean; firstError?: string }
+
+let seq = 0; // Idempotency-Key and reference counter: unique across every run of this process
+
+/** `count` POSTs by `clients` concurrent loops over keep-alive fetch; stops early at `limitMs`. */
+async function load(s: Server, apiKey: string, count: number, clients: number, limitMs: number): Promise<Run> {
+  const latencies = new Float64Array(count);
+  let next = 0;
+  let done = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const srv0 = cpuMs(s.child.pid);
+  const cli0 = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  const deadline = Date.now() + limitMs;
+  const loop = async () => {
+    while (next < count && Date.now() < deadline) {
+      next++;
+      const n = ++seq;
+      const body = JSON.stringify({ amount: 1500, currency: 'TWD', reference: `bench-${n}`, description: 'Bench purchase', return_url: 'https://shop.example/return' });
+      const t0 = process.hrtime.bigint();
+      let status = 0;
+      try {
+        const res = await fetch(`${s.url}/v1/payments`, {
+          method: 'POST', body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': `bench-${process.pid}-${n}` },
+        });
+        const text = await res.text(); // the body must be read for the socket to return to the pool
+        status = res.status;
+        if (status !== 201) firstError ??= `HTTP ${status}: ${text.slice(0, 200)}`;
+      } catch (e) {
+        firstError ??= String(e);
+      }
+      latencies[done++] = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (status !== 201) errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, loop));
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+  const cli = process.cpuUsage(cli0);
+  const sorted = latencies.subarray(0, done).sort();
+  const pct = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * done) - 1)] ?? NaN; // nearest rank
+  return {
+    server: s.name, requests: done, errors, wallMs, rps: ((done - errors) * 1000) / wallMs,
+    p50: pct(50), p99: pct(99), max: sorted[done - 1] ?? NaN,
+    srvCpu: (cpuMs(s.child.pid) - srv0) / done, cliCpu: (cli.user + cli.system) / 1000 / done,
+    timedOut: done < count, ...(firstError ? { firstError } : {}),
+  };
+}
+
+const servers: Server[] = [];
+const dirs: string[] = [];
+let cleaning: Promise<void> | undefined;
+const cleanup = () => (cleaning ??= (async () => {
+  await Promise.all(servers.map(stopServer));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+})());
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => void cleanup().finally(() => process.exit(130)));
+}
+
+async function main(): Promise<number> {
+  const { clients, requests, rounds } = parseArgs(process.argv.slice(2));
+  // The serve process runs dist/: rebuild so it matches src/ (as test/global-setup.ts does).
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit', timeout: 180_000 });
+
+  const cpDir = mkdtempSync(join(tmpdir(), 'callpay-bench-'));
+  const blDir = mkdtempSync(join(tmpdir(), 'callpay-bench-baseline-'));
+  dirs.push(cpDir, blDir);
+  const env = {
+    PATH: process.env.PATH ?? '', CALLPAY_HTTP_HOST: '127.0.0.1', CALLPAY_HTTP_PORT: '0', CALLPAY_TELEPHONY_ENGINE: 'simulated',
+    CALLPAY_LOG_LEVEL: 'warn', CALLPAY_RATE_LIMIT_PER_SECOND: '100000', CALLPAY_RATE_LIMIT_BURST: '100000',
+  };
+  const cli = (...args: string[]) => promisify(execFile)(process.execPath, [join(ROOT, 'bin/callpay.js'), ...args], { cwd: cpDir, env, timeout: 30_000 });
+  await cli('init');
+  const { api_key: apiKey } = JSON.parse((await cli('merchant', 'add', '--name', 'Bench Shop', '--json')).stdout) as { api_key: string };
+
+  const callpay = await startServer('callpay', [join(ROOT, 'bin/callpay.js'), 'serve'], cpDir, env);
+  const baseline = await startServer('baseline', ['--import', 'tsx', join(ROOT, 'bench/intake-baseline.ts'), join(blDir, 'baseline.db')], ROOT, { PATH: env.PATH });
+
+  const cpu = cpus()[0]?.model ?? '?';
+  console.log(`node ${process.version}, ${cpus().length} cpus (${cpu}), ${clients} clients, ${requests} requests per run ` +
+    `after ${WARMUP} warm-up, temp dir ${tmpdir()} on ${fsTypeOf(cpDir)}\n`);
+  const runs: Run[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const pair: Run[] = [];
+    for (const s of [callpay, baseline]) {
+      const warm = await load(s, apiKey, WARMUP, clients, RUN_LIMIT_MS);
+      if (warm.errors) throw new Error(`${s.name} warm-up: ${warm.errors} errors, first: ${warm.firstError}\n${s.output()}`);
+      pair.push(await load(s, apiKey, requests, clients, RUN_LIMIT_MS));
+      print(String(r + 1), pair.at(-1)!, r === 0 && s === callpay);
+    }
+    runs.push(pair);
+  }
+
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const mid = s.length >> 1;
+    return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  };
+  const med = (i: number): Run => {
+    const col = runs.map((p) => p[i]!);
+    const m = (k: 'requests' | 'errors' | 'wallMs' | 'rps' | 'p50' | 'p99' | 'max' | 'srvCpu' | 'cliCpu') => median(col.map((x) => x[k]));
+    return { server: col[0]!.server, requests: m('requests'), errors: m('errors'), wallMs: m('wallMs'), rps: m('rps'), p50: m('p50'), p99: m('p99'), max: m('max'), srvCpu: m('srvCpu'), cliCpu: m('cliCpu'), timedOut: col.some((x) => x.timedOut) };
+  };
+  const [mc, mb] = [med(0), med(1)];
+  print('median', mc, false);
+  print('median', mb, false);
+  const per = (f: (c: Run, b: Run) => number) => runs.map(([c, b]) => f(c!, b!).toFixed(2)).join(', ');
+  console.log(`\ncallpay/baseline (medians): throughput ${(mc.rps / mb.rps).toFixed(2)}x, p99 ${(mc.p99 / mb.p99).toFixed(2)}x` +
+    `   (per round: throughput ${per((c, b) => c.rps / b.rps)}; p99 ${per((c, b) => c.p99 / b.p99)})`);
+  const bad = runs.flat().filter((x) => x.errors || x.timedOut);
+  for (const x of bad) console.log(`${x.server}: ${x.errors} errors${x.timedOut ? `, TIMED OUT after ${RUN_LIMIT_MS / 1000} s` : ''}; first: ${x.firstError ?? '-'}`);
+  return bad.length ? 1 : 0;
+}
+
+function print(round: string, x: Run, header: boolean): void {
+  if (header) console.log('run     server    requests errors  wall ms    req/s  p50 ms  p99 ms  max ms  srv cpu ms/req  bench cpu ms/req');
+  const f = (n: number, w = 7) => n.toFixed(1).padStart(w);
+  console.log(`${round.padEnd(7)} ${x.server.padEnd(9)} ${String(x.requests).padStart(8)} ${String(x.errors).padStart(6)} ${f(x.wallMs, 8)} ${f(x.rps, 8)}` +
+    ` ${f(x.p50)} ${f(x.p99)} ${f(x.max)} ${x.srvCpu.toFixed(3).padStart(15)} ${x.cliCpu.toFixed(3).padStart(17)}${x.timedOut ? '  TIMED OUT' : ''}`);
+}
+
+try {
+  process.exitCode = await main();
+} catch (e) {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
