@@ -96,7 +96,7 @@ export class CallRunner {
       return;
     }
     if (outcome.kind === 'approved') {
-      this.d.payments.markAuthorized(paymentId, 'PIN verified on the call');
+      this.d.payments.markAuthorized(paymentId, this.d.authorizer.live ? 'PIN verified on the call' : 'approved by the simulated engine (no call placed, not live)');
       if (this.d.crashAfterApproval) process.kill(process.pid, 'SIGKILL');
       this.d.core.charge(paymentId, 'authorized by call');
       return;
