@@ -19,7 +19,31 @@ export function openDatabase(path: string): Db {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   applyMigrations(db);
+  cacheStatements(db);
   return db;
+}
+
+const STATEMENT_CACHE_LIMIT = 500;
+
+/**
+ * better-sqlite3 compiles SQL on every prepare(); the repositories prepare per call for
+ * readability, so the compiled statements are kept here by their text. A cached statement is handed
+ * back with its modes reset, since pluck()/raw()/expand() stick to the statement object.
+ */
+function cacheStatements(db: Db): void {
+  const cache = new Map<string, Database.Statement>();
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = prepare(sql);
+      if (cache.size >= STATEMENT_CACHE_LIMIT) cache.clear();
+      cache.set(sql, stmt);
+    } else if (stmt.reader) {
+      stmt.pluck(false).expand(false).raw(false);
+    }
+    return stmt;
+  }) as Db['prepare'];
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
