@@ -224,6 +224,27 @@ describe('merchant API', () => {
     expect(events.body.data.map((e: { type: string }) => e.type)).toEqual(['payment.expired']);
   });
 
+  it('expires a call that outlives its payment: hangs up and releases the hold', async () => {
+    let hungUp = false;
+    w.engine.script.push((req) => new Promise((resolve) => req.signal.addEventListener('abort', () => {
+      hungUp = true;
+      resolve({ kind: 'hung_up' });
+    })));
+    const start = available(aliceAccount);
+    const r = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice' }), idem: idem() });
+    expect(r.body.status).toBe('calling');
+    expect(available(aliceAccount)).toBe(start - 15000);
+    w.clock.advance(601_000);
+    await w.daemon.sweeper.sweep();
+    expect(hungUp).toBe(false); // a call gets a grace period past expiry
+    w.clock.advance(300_000);
+    await w.daemon.sweeper.sweep();
+    await eventually(async () => expect((await w.api('GET', `/v1/payments/${r.body.id}`)).body.status).toBe('expired'));
+    expect(hungUp).toBe(true);
+    expect(available(aliceAccount)).toBe(start);
+    expect(w.ctx.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id)).toEqual(['hold', 'void']);
+  });
+
   it('refunds partially then fully, never more than charged', async () => {
     w.engine.script.push({ kind: 'approved' });
     const r = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice', amount: 20000 }), idem: idem() });

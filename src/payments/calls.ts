@@ -38,6 +38,7 @@ const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
  */
 export class CallRunner {
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
+  private readonly expired = new Set<string>();
 
   constructor(private readonly d: CallRunnerDeps) {}
 
@@ -46,12 +47,23 @@ export class CallRunner {
     const abort = new AbortController();
     const done = this.run(paymentId, abort.signal)
       .catch((e: unknown) => this.d.log.error({ paymentId, err: e }, 'call handling failed'))
-      .finally(() => this.inFlight.delete(paymentId));
+      .finally(() => {
+        this.inFlight.delete(paymentId);
+        this.expired.delete(paymentId);
+      });
     this.inFlight.set(paymentId, { done, abort });
   }
 
   isCalling(paymentId: string): boolean {
     return this.inFlight.has(paymentId);
+  }
+
+  /** Hangs up a call that outlived its payment; the payment then ends as expired. */
+  expire(paymentId: string): void {
+    const call = this.inFlight.get(paymentId);
+    if (!call) return;
+    this.expired.add(paymentId);
+    call.abort.abort();
   }
 
   /** Lets in-flight calls finish (graceful stop); `abortAfterMs` hangs up the ones that take too long. */
@@ -93,6 +105,10 @@ export class CallRunner {
     const current = this.d.payments.get(paymentId);
     if (current.status !== 'calling') {
       this.d.log.warn({ paymentId, status: current.status, outcome: outcome.kind }, 'call ended after the payment left the call step; outcome ignored');
+      return;
+    }
+    if (this.expired.has(paymentId) && outcome.kind !== 'approved') {
+      this.d.core.end(current, 'expired', null, 'expired during the call; call ended');
       return;
     }
     if (outcome.kind === 'approved') {

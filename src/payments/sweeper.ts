@@ -63,7 +63,10 @@ export class Sweeper {
   async sweep(): Promise<void> {
     const now = this.d.clock();
     for (const p of this.d.payments.dueForExpiry(now, this.d.callGraceMs)) {
-      if (this.d.calls.isCalling(p.id)) continue;
+      if (this.d.calls.isCalling(p.id)) {
+        this.d.calls.expire(p.id);
+        continue;
+      }
       try {
         if (p.status === 'calling' && p.authorizedAt) this.d.core.charge(p.id, 'authorized by call');
         else this.d.core.end(p, 'expired', null, 'expired before authorization');
