@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { AppContext } from './cli/context.js';
 import { systemClock, type Clock } from './store/db.js';
 import { PaymentRepository } from './store/payments.js';
+import { CallRepository } from './store/calls.js';
 import { EventRepository } from './store/events.js';
 import { WebhookSecretRepository } from './store/webhook-secrets.js';
 import { PaymentCore } from './payments/service.js';
@@ -51,6 +52,8 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
   });
   const calls = new CallRunner({
     core, payments, consumers: ctx.consumers, merchants: ctx.merchants, authorizer, hasher: ctx.hasher, log,
+    calls: new CallRepository(db, clock),
+    lockout: { attempts: config.ivr.lockoutAttempts, windowMs: config.ivr.lockoutWindowHours * 3_600_000 },
     crashAfterApproval: config.debug.crashAfterApproval,
   });
   const sweeper = new Sweeper({

@@ -117,8 +117,8 @@ describe('merchant API', () => {
     expect(available(aliceAccount)).toBe(start - 15000);
     const call = w.engine.requests.at(-1);
     expect(call).toMatchObject({ phone: '+886912345678', merchantSpokenName: 'Night Market Stall 12', amount: 15000, currency: 'TWD' });
-    expect(await call?.verifyPin('482916')).toBe(true);
-    expect(await call?.verifyPin('482917')).toBe(false);
+    expect(await call?.verifyPin('482916')).toBe('ok');
+    expect(await call?.verifyPin('482917')).toBe('wrong');
     const events = await w.api('GET', `/v1/events?payment_id=${r.body.id}`);
     expect(events.body.data.map((e: { type: string }) => e.type)).toEqual(['payment.succeeded']);
     const transfers = w.ctx.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id);

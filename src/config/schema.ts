@@ -128,6 +128,20 @@ export const configSchema = section({
     }),
     simulated: section({ outcome: oneOf(['approved', 'declined', 'wrong_pin', 'busy', 'no_answer', 'failed'] as const) }),
   }),
+  ivr: section({
+    /** PIN entries allowed per call. */
+    pinTries: intIn(1, 10),
+    firstDigitTimeoutMs: intIn(1_000, 60_000),
+    interDigitTimeoutMs: intIn(1_000, 30_000),
+    /** Wrong PINs across calls within the window that lock the consumer (an operator unlocks). */
+    lockoutAttempts: intIn(1, 100),
+    lockoutWindowHours: intIn(1, 720),
+    /** Further dial attempts after busy or no answer, and the pause before each, within the payment's expiry. */
+    retryAttempts: intIn(0, 10),
+    retryDelayMs: intIn(0, 600_000),
+    /** Directory of prompt sets (<dir>/<locale>/manifest.json); null = the shipped prompts. */
+    promptsDir: z.string().min(1).nullable(),
+  }),
   debug: section({
     /** Test-only fault injection: the process kills itself right after recording a PIN approval. */
     crashAfterApproval: z.boolean({ error: 'true or false' }),

@@ -3,7 +3,8 @@ import type { SecretHasher } from '../crypto/secret-hasher.js';
 import type { ConsumerRepository } from '../store/consumers.js';
 import type { MerchantRepository } from '../store/merchants.js';
 import type { PaymentRepository } from '../store/payments.js';
-import type { CallAuthorizer, CallOutcome } from './ports.js';
+import type { CallRepository } from '../store/calls.js';
+import type { CallAuthorizer, CallOutcome, PinCheck } from './ports.js';
 import type { PaymentCore } from './service.js';
 import type { FailureCode } from '../domain/payment.js';
 
@@ -14,7 +15,10 @@ export interface CallRunnerDeps {
   merchants: MerchantRepository;
   authorizer: CallAuthorizer;
   hasher: SecretHasher;
+  calls: CallRepository;
   log: Logger;
+  /** Wrong PINs (across calls) within the window that lock the consumer. */
+  lockout: { attempts: number; windowMs: number };
   /** Test-only fault injection: die right after the approval is recorded, before the charge. */
   crashAfterApproval: boolean;
 }
@@ -22,6 +26,7 @@ export interface CallRunnerDeps {
 const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
   declined: 'consumer_declined',
   wrong_pin: 'wrong_pin',
+  locked: 'consumer_locked',
   no_input: 'no_input',
 };
 const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
@@ -87,9 +92,12 @@ export class CallRunner {
         phone: consumer.phone,
         locale: consumer.locale,
         merchantSpokenName: merchant.spokenName,
+        merchantVoiceClip: merchant.voiceClip,
         amount: payment.amount,
         currency: payment.currency,
-        verifyPin: async (pin) => this.d.hasher.verify(pin, this.d.consumers.pinHash(consumer.id)),
+        deadline: new Date(payment.expiresAt),
+        verifyPin: (pin) => this.verifyPin(consumer.id, paymentId, pin),
+        onAttempt: (attempt, record) => this.d.calls.recordAttempt(paymentId, attempt, record),
         log,
         signal,
       });
@@ -99,6 +107,21 @@ export class CallRunner {
     }
     log.info({ outcome: outcome.kind }, 'authorization call ended');
     this.finish(paymentId, outcome);
+  }
+
+  /** Wrong PINs count per consumer across calls; reaching the limit locks the consumer. */
+  private async verifyPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck> {
+    if (this.d.consumers.get(consumerId).status !== 'active') return 'locked';
+    if (await this.d.hasher.verify(pin, this.d.consumers.pinHash(consumerId))) {
+      this.d.calls.clearPinFailures(consumerId);
+      return 'ok';
+    }
+    const failures = this.d.calls.recordPinFailure(consumerId, paymentId, this.d.lockout.windowMs);
+    if (failures < this.d.lockout.attempts) return 'wrong';
+    const consumer = this.d.consumers.get(consumerId);
+    if (consumer.status === 'active') this.d.consumers.setStatus(consumerId, 'locked');
+    this.d.log.warn({ consumerId, paymentId, failures }, 'consumer locked after too many wrong PINs');
+    return 'locked';
   }
 
   private finish(paymentId: string, outcome: CallOutcome): void {

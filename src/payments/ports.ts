@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Locale } from '../domain/consumer.js';
+import type { CallRecord } from '../telephony/engine.js';
 
 /** What the payment service hands the telephone side for one authorization call. */
 export interface AuthorizationRequest {
@@ -8,19 +9,31 @@ export interface AuthorizationRequest {
   phone: string;
   locale: Locale;
   merchantSpokenName: string;
+  /** A recorded or synthesized clip of the merchant's name, if the operator provided one. */
+  merchantVoiceClip: string | null;
   amount: number;
   currency: string;
-  /** Checks a keyed PIN off the event loop; the call script never sees the stored hash. */
-  verifyPin(pin: string): Promise<boolean>;
+  /** Retries stop before this time (the payment's expiry). */
+  deadline: Date;
+  /**
+   * Checks a keyed PIN off the event loop; the call script never sees the stored hash. 'locked'
+   * means this wrong PIN reached the consumer's limit: the call must end.
+   */
+  verifyPin(pin: string): Promise<PinCheck>;
+  /** Called with each dial attempt's call record, as it starts and when it ends. */
+  onAttempt(attempt: number, record: CallRecord): void;
   log: Logger;
   signal: AbortSignal;
 }
+
+export type PinCheck = 'ok' | 'wrong' | 'locked';
 
 /** Expected call results are values; the engine turns protocol errors into these at its edge. */
 export type CallOutcome =
   | { kind: 'approved' }
   | { kind: 'declined' }
   | { kind: 'wrong_pin' }
+  | { kind: 'locked' }
   | { kind: 'no_input' }
   | { kind: 'busy' }
   | { kind: 'no_answer' }

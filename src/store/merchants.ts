@@ -10,6 +10,8 @@ export interface Merchant {
   displayName: string;
   spokenName: string;
   webhookUrl: string | null;
+  /** Absolute path of a WAV clip saying the merchant's name (recorded or synthesized), if any. */
+  voiceClip: string | null;
   status: MerchantStatus;
   createdAt: string;
   updatedAt: string;
@@ -34,6 +36,7 @@ interface MerchantRow {
   display_name: string;
   spoken_name: string;
   webhook_url: string | null;
+  voice_clip: string | null;
   status: MerchantStatus;
   created_at: string;
   updated_at: string;
@@ -100,6 +103,12 @@ export class MerchantRepository {
     }).immediate();
   }
 
+  setVoiceClip(id: string, path: string | null): Merchant {
+    this.get(id);
+    this.db.prepare('UPDATE merchants SET voice_clip = ?, updated_at = ? WHERE id = ?').run(path, this.clock().toISOString(), id);
+    return this.get(id);
+  }
+
   revokeKey(merchantId: string, keyId: string): void {
     const result = this.db
       .prepare('UPDATE merchant_api_keys SET revoked_at = ? WHERE id = ? AND merchant_id = ? AND revoked_at IS NULL')
@@ -143,6 +152,7 @@ function fromRow(row: MerchantRow): Merchant {
     displayName: row.display_name,
     spokenName: row.spoken_name,
     webhookUrl: row.webhook_url,
+    voiceClip: row.voice_clip,
     status: row.status,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

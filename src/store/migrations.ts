@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { ENROLMENT_SQL } from './schema/001-enrolment.js';
 import { PAYMENTS_SQL } from './schema/002-payments.js';
+import { CALLS_SQL } from './schema/003-calls.js';
 
 /**
  * Numbered migrations, applied in order at start, each in its own transaction. Never edit one that
@@ -10,6 +11,7 @@ import { PAYMENTS_SQL } from './schema/002-payments.js';
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   { version: 1, name: 'consumers, billable accounts, merchants', sql: ENROLMENT_SQL },
   { version: 2, name: 'ledger, payments, events, webhooks, idempotency', sql: PAYMENTS_SQL },
+  { version: 3, name: 'call attempts, PIN failures, merchant voice clips', sql: CALLS_SQL },
 ];
 
 export function applyMigrations(db: Database.Database): void {
