@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { runAuthorizationScript, PHRASES } from '../src/ivr/script.js';
+import { runAuthorizationScript } from '../src/ivr/script.js';
+import { PHRASES } from '../src/ivr/say/index.js';
 import type { Call, CallRecord, CollectResult, PlayResult } from '../src/telephony/engine.js';
 import type { PinCheck } from '../src/payments/ports.js';
 
@@ -58,7 +59,7 @@ describe('authorization call script', () => {
     expect(await r.outcome).toEqual({ kind: 'approved' });
     expect(r.pins).toEqual(['482916']);
     expect(f.played).toEqual([
-      [clip(PHRASES.greeting), '/voices/stall.wav', clip(PHRASES.requestsPayment), clip('1'), clip('hundred'), clip('dollars')],
+      [clip(PHRASES.thisIs), clip(PHRASES.serviceName), '/voices/stall.wav', clip(PHRASES.requestsPaymentOf), clip('1'), clip('hundred'), clip('dollars')],
       [clip(PHRASES.enterPin)],
       [clip(PHRASES.approved), clip(PHRASES.goodbye)],
     ]);

@@ -1,19 +1,7 @@
 import type { Call, CollectOptions } from '../telephony/engine.js';
 import type { CallOutcome, PinCheck } from '../payments/ports.js';
 import type { Logger } from '../log.js';
-
-/** The clips of the call script, by role; a prompt set maps them to files per locale. */
-export const PHRASES = {
-  greeting: 'greeting',
-  requestsPayment: 'requests_payment_of',
-  aMerchant: 'a_merchant',
-  enterPin: 'enter_pin',
-  approved: 'payment_approved',
-  wrongPin: 'pin_incorrect',
-  declined: 'payment_declined',
-  noInput: 'no_input',
-  goodbye: 'goodbye',
-} as const;
+import { GREETING, PHRASES } from './say/index.js';
 
 export interface ScriptPrompts {
   /** Absolute path of a named clip. */
@@ -49,7 +37,7 @@ export async function runAuthorizationScript(call: Call, s: ScriptInput): Promis
     return outcome;
   };
 
-  const announcement = [clip(PHRASES.greeting), s.merchantClip ?? clip(PHRASES.aMerchant), clip(PHRASES.requestsPayment), ...s.amountClips.map(clip)];
+  const announcement = [...GREETING.map(clip), s.merchantClip ?? clip(PHRASES.aMerchant), clip(PHRASES.requestsPaymentOf), ...s.amountClips.map(clip)];
   if ((await call.play(announcement, { bargeIn: true })).kind === 'hung_up') return { kind: 'hung_up' };
 
   let tries = 0;
