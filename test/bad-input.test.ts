@@ -1,5 +1,6 @@
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpDatabase, runCli, tempDir } from './helpers/cli.js';
 
@@ -117,5 +118,28 @@ describe('bad input to the CLI', () => {
     }
     await expectRefused(() => runCli(['consumer', 'list'], { cwd: dir.path, env: { CALLPAY_HTTP_PORT: 'eighty' } }), 'http.port', 'config_invalid');
     await expectRefused(() => runCli(['consumer', 'list'], { cwd: dir.path, env: { CALLPAY_HTTP_PROT: '80' } }), 'CALLPAY_HTTP_PROT', 'config_invalid');
+  });
+});
+
+describe('merchant spoken names', () => {
+  it('refuses a recording that is not 8 kHz mono 16-bit WAV, storing nothing; accepts a good one', async () => {
+    const dir = tempDir();
+    try {
+      const cli = (args: string[]) => runCli(args, { cwd: dir.path });
+      await cli(['init']);
+      const db = join(dir.path, 'callpay.db');
+      const before = dumpDatabase(db);
+      const bad = join(dir.path, 'bad.wav');
+      writeFileSync(bad, 'not a wav');
+      const r = await cli(['merchant', 'add', '--name', 'Stall', '--voice', bad]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('voice');
+      expect(dumpDatabase(db)).toBe(before);
+      const tone = fileURLToPath(new URL('../prompts/common/test-tone.wav', import.meta.url));
+      const ok = await cli(['merchant', 'add', '--name', 'Stall', '--voice', tone, '--json']);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ voice_source: 'recording' });
+    } finally {
+      dir.remove();
+    }
   });
 });

@@ -5,6 +5,9 @@ import { merchantView } from '../views.js';
 import { columns, table } from '../output.js';
 import { withApp, parseLimit } from './shared.js';
 import type { CliIo } from '../io.js';
+import type { AppContext } from '../context.js';
+import type { Output } from '../output.js';
+import { checkRecording, provideMerchantVoice, type VoiceResult } from '../../admin/merchant-voice.js';
 
 const KEY_WARNING = 'Store this API key now: callpay keeps only its hash and cannot show it again.';
 const SECRET_WARNING = 'Give the webhook secret to the merchant now: it verifies Callpay-Signature and is not shown again.';
@@ -18,25 +21,42 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .requiredOption('--name <name>', 'display name shown on checkout pages')
     .option('--spoken-name <text>', 'name as announced on the call (default: the display name)')
     .option('--webhook-url <url>', 'where signed payment events are POSTed')
+    .option('--voice <file>', 'recording of the spoken name (8 kHz mono 16-bit WAV); default: synthesized with espeak-ng if installed')
     .option('--json', 'machine-readable output')
-    .action((opts: { name: string; spokenName?: string; webhookUrl?: string }, cmd: Command) =>
+    .action((opts: { name: string; spokenName?: string; webhookUrl?: string; voice?: string }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
         const displayName = parseDisplayName(opts.name);
         const spokenName = opts.spokenName === undefined ? displayName : parseDisplayName(opts.spokenName, 'spoken-name');
         const webhookUrl = opts.webhookUrl === undefined ? null : parseWebhookUrl(opts.webhookUrl);
+        if (opts.voice !== undefined) await checkRecording(opts.voice);
         // One transaction: a merchant never exists without its first webhook secret.
         const { merchant: m, key, webhookSecret } = ctx.db.transaction(() => {
           const added = ctx.merchants.add({ displayName, spokenName, webhookUrl });
           return { ...added, webhookSecret: ctx.webhookSecrets.create(added.merchant.id) };
         }).immediate();
         ctx.log.info({ merchantId: m.id, keyId: key.keyId }, 'merchant enrolled');
-        out.result({ ...merchantView(m), api_key: key.apiKey, api_key_id: key.keyId, webhook_secret: webhookSecret }, () =>
+        const voice = await giveVoice(ctx, out, m.id, spokenName, opts.voice);
+        out.result({ ...merchantView(m), voice_clip: voice.path, voice_source: voice.source, api_key: key.apiKey, api_key_id: key.keyId, webhook_secret: webhookSecret }, () =>
           [
             table([['merchant', m.id], ['name', m.displayName], ['api key', key.apiKey], ['webhook secret', webhookSecret]]),
             KEY_WARNING,
             SECRET_WARNING,
           ].join('\n'),
         );
+      }),
+    );
+
+  merchant
+    .command('set-voice')
+    .description("replace a merchant's spoken-name clip with a recording (8 kHz mono 16-bit WAV), or synthesize it again")
+    .argument('<merchant>', 'merchant id')
+    .option('--voice <file>', 'the recording; without it the spoken name is synthesized with espeak-ng')
+    .option('--json', 'machine-readable output')
+    .action((id: string, opts: { voice?: string }, cmd: Command) =>
+      withApp(io, cmd, async ({ ctx, out }) => {
+        const m = ctx.merchants.get(id);
+        const voice = await giveVoice(ctx, out, m.id, m.spokenName, opts.voice);
+        out.result({ id: m.id, voice_clip: voice.path, voice_source: voice.source }, () => `${m.id} spoken name: ${voice.source}`);
       }),
     );
 
@@ -133,4 +153,16 @@ export function registerMerchant(program: Command, io: CliIo): void {
 function parseHours(input: string): number {
   if (!/^\d{1,3}$/.test(input) || Number(input) > 720) throw new InvalidArgumentError('expected a whole number of hours from 0 to 720');
   return Number(input);
+}
+
+/** Provides the clip and records it; warns the operator when calls will have to say "a merchant". */
+async function giveVoice(ctx: AppContext, out: Output, merchantId: string, spokenName: string, recording: string | undefined): Promise<VoiceResult> {
+  const locale = ctx.config.locale;
+  const voice = await provideMerchantVoice({ merchantId, spokenName, recording, locale, databasePath: ctx.config.database });
+  ctx.merchants.setVoiceClip(merchantId, voice.path);
+  if (voice.path === null) {
+    out.note(`warning: ${merchantId} has no spoken name: calls will say "a merchant". Install espeak-ng and run "callpay merchant set-voice ${merchantId}", or give a recording with --voice.`);
+    ctx.log.warn({ merchantId }, 'merchant has no spoken-name clip');
+  }
+  return voice;
 }

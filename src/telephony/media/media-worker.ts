@@ -1,0 +1,348 @@
+/**
+ * The media worker: every RTP socket and the 20 ms pacing loop of every call live on this thread, so
+ * audio keeps its rhythm while the main thread runs HTTP, SQLite or Argon2id. One worker serves all
+ * sessions of an engine with one timer: each wake-up sends the frames now due on every stream.
+ * Started by session.ts; speaks the messages of protocol.ts.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { parentPort } from 'node:worker_threads';
+import { DtmfReceiver, type MediaLog } from './dtmf.js';
+import { SILENCE_BYTE } from './g711.js';
+import { IntervalHistogram } from './histogram.js';
+import { FRAME_BYTES, Pacer, Playout, type PlayJob } from './playout.js';
+import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from './protocol.js';
+import { RtpSender } from './rtp.js';
+
+/** Frames due within this many ms are sent now: timers fire on whole milliseconds, usually late. */
+const EARLY_MS = 0.5;
+
+const port = parentPort;
+if (!port) throw new Error('media-worker must run as a worker thread');
+const post = (m: FromWorker) => port.postMessage(m);
+
+interface Stream {
+  remote: { address: string; port: number };
+  sender: RtpSender;
+  receiver: DtmfReceiver;
+  pacer: Pacer;
+  playout: Playout;
+}
+
+class Session {
+  stream: Stream | null = null;
+  sent = 0;
+  received = 0;
+  digits = 0;
+  resyncs = 0;
+  /** Ignored by receivers of earlier remotes (before a re-INVITE). */
+  private ignoredBefore = 0;
+  private lastSend = -1;
+  readonly intervals = new IntervalHistogram();
+  private readonly frame = new Uint8Array(FRAME_BYTES);
+  readonly log: MediaLog;
+
+  constructor(
+    readonly sid: number,
+    readonly socket: Socket,
+    readonly port: number,
+  ) {
+    this.log = {
+      warn: (fields, msg) => post({ ev: 'log', sid, level: 'warn', fields, msg }),
+      debug: (fields, msg) => post({ ev: 'log', sid, level: 'debug', fields, msg }),
+    };
+    socket.on('message', (msg, rinfo) => this.onPacket(msg, rinfo));
+    let sendErrors = 0;
+    socket.on('error', (e) => {
+      // Sends without a callback report here (e.g. EHOSTUNREACH); the stream goes on regardless.
+      if (sendErrors++ < 3) post({ ev: 'log', sid, level: 'warn', fields: { err: e.message }, msg: 'RTP socket error' });
+    });
+  }
+
+  start(m: Extract<ToWorker, { op: 'start' }>): void {
+    const old = this.stream;
+    // A new remote (re-INVITE) keeps the stream's SSRC, sequence and timestamp running.
+    const sender = new RtpSender(
+      old
+        ? { payloadType: m.payloadType, ssrc: old.sender.ssrc, sequence: old.sender.nextSequence, timestamp: old.sender.nextTimestamp }
+        : { payloadType: m.payloadType },
+    );
+    if (old) {
+      sender.markTalkspurt();
+      this.ignoredBefore += ignoredBy(old.receiver);
+    }
+    const receiver = new DtmfReceiver({
+      remote: m.remote,
+      audioPayloadType: m.payloadType,
+      telephoneEventPt: m.telephoneEventPt,
+      log: this.log,
+    });
+    this.stream = {
+      remote: m.remote,
+      sender,
+      receiver,
+      pacer: old?.pacer ?? new Pacer(performance.now(), EARLY_MS),
+      playout: old?.playout ?? new Playout(SILENCE_BYTE[m.codec]),
+    };
+    scheduler.add(this);
+  }
+
+  /** Sends every frame now due; returns when the next one is. */
+  service(now: number): number {
+    const s = this.stream;
+    if (!s) return Infinity;
+    const { send, skipped } = s.pacer.poll(now);
+    if (skipped > 0) {
+      s.sender.skip(skipped * FRAME_BYTES);
+      this.resyncs++;
+    }
+    for (let i = 0; i < send; i++) {
+      const done = s.playout.nextFrame(this.frame);
+      this.socket.send(s.sender.next(this.frame, FRAME_BYTES), s.remote.port, s.remote.address);
+      const t = performance.now();
+      if (this.lastSend >= 0) {
+        const dt = t - this.lastSend;
+        this.intervals.add(dt);
+        allIntervals.add(dt);
+      }
+      this.lastSend = t;
+      this.sent++;
+      totals.sent++;
+      for (const job of done) played(this.sid, job, 'completed');
+    }
+    return s.pacer.nextDue;
+  }
+
+  private onPacket(msg: Buffer, rinfo: { address: string; port: number }): void {
+    const s = this.stream;
+    if (!s) return; // before start: the peer's address is not known yet
+    const input = s.receiver.receive(msg, rinfo);
+    if (input.kind === 'ignored' && input.reason === 'source') return;
+    this.received++;
+    totals.received++;
+    if (input.kind !== 'digit') return;
+    this.digits++;
+    totals.digits++;
+    post({ ev: 'digit', sid: this.sid, digit: input.digit });
+    const current = s.playout.current;
+    if (current?.bargeIn) {
+      s.playout.dropCurrent();
+      played(this.sid, current, 'digit');
+    }
+  }
+
+  play(job: PlayJob): void {
+    if (!this.stream) {
+      played(this.sid, job, 'stopped');
+      return;
+    }
+    this.stream.playout.enqueue(job);
+  }
+
+  stop(): void {
+    for (const job of this.stream?.playout.clear() ?? []) played(this.sid, job, 'stopped');
+  }
+
+  bargeIn(): void {
+    const current = this.stream?.playout.current;
+    if (current?.bargeIn) {
+      this.stream!.playout.dropCurrent();
+      played(this.sid, current, 'digit');
+    }
+  }
+
+  close(): SessionStats {
+    const stats = this.stats();
+    scheduler.remove(this);
+    for (const job of this.stream?.playout.clear() ?? []) played(this.sid, job, 'closed');
+    this.stream = null;
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+    return stats;
+  }
+
+  stats(): SessionStats {
+    return {
+      sent: this.sent,
+      received: this.received,
+      digits: this.digits,
+      ignored: this.ignoredCount(),
+      resyncs: this.resyncs,
+      sendIntervalMs: this.intervals.summary(),
+    };
+  }
+
+  ignoredCount(): number {
+    return this.ignoredBefore + ignoredBy(this.stream?.receiver);
+  }
+}
+
+function ignoredBy(receiver: DtmfReceiver | undefined): number {
+  return receiver ? Object.values(receiver.ignored).reduce((a, b) => a + b, 0) : 0;
+}
+
+function played(sid: number, job: PlayJob, end: PlayEnd): void {
+  post({ ev: 'played', sid, job: job.id, end });
+}
+
+/** One timer for all streams, armed for the earliest frame due. */
+const scheduler = (() => {
+  const active = new Set<Session>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let armedFor = Infinity;
+
+  function tick(): void {
+    timer = undefined;
+    armedFor = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const s of active) next = Math.min(next, s.service(now));
+    arm(next);
+  }
+
+  function arm(due: number): void {
+    if (due === Infinity || (timer !== undefined && armedFor <= due)) return;
+    if (timer !== undefined) clearTimeout(timer);
+    armedFor = due;
+    timer = setTimeout(tick, Math.max(0, due - EARLY_MS - performance.now()));
+  }
+
+  return {
+    add(s: Session): void {
+      active.add(s);
+      arm(s.service(performance.now())); // the first frame goes out at once
+    },
+    remove(s: Session): void {
+      active.delete(s);
+      if (active.size === 0 && timer !== undefined) {
+        clearTimeout(timer);
+        timer = undefined;
+        armedFor = Infinity;
+      }
+    },
+  };
+})();
+
+const sessions = new Map<number, Session>();
+const allIntervals = new IntervalHistogram();
+const totals = { sent: 0, received: 0, digits: 0, resyncs: 0, ignored: 0 };
+const portsInUse = new Set<number>();
+/** Where the next port search starts: rotating through the range delays reuse of a just-freed port. */
+let portCursor = -1;
+
+function bind(type: 'udp4' | 'udp6', address: string, p: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket({ type });
+    const failed = (e: Error) => {
+      try {
+        socket.close();
+      } catch {
+        // never bound
+      }
+      reject(e);
+    };
+    socket.once('error', failed);
+    socket.bind({ port: p, address, exclusive: true }, () => {
+      socket.off('error', failed);
+      resolve(socket);
+    });
+  });
+}
+
+async function open(m: Extract<ToWorker, { op: 'open' }>): Promise<void> {
+  const first = m.portMin + (m.portMin & 1);
+  const last = m.portMax - (m.portMax & 1);
+  const count = last >= first ? (last - first) / 2 + 1 : 0;
+  const startAt = portCursor >= first && portCursor <= last ? (portCursor - first) / 2 : 0;
+  const type = isIP(m.bindHost) === 6 ? 'udp6' : 'udp4';
+  for (let i = 0; i < count; i++) {
+    const p = first + ((startAt + i) % count) * 2;
+    if (portsInUse.has(p)) continue;
+    portsInUse.add(p);
+    let socket: Socket;
+    try {
+      socket = await bind(type, m.bindHost, p);
+    } catch (e) {
+      portsInUse.delete(p);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' || code === 'EACCES') continue;
+      post({ ev: 'open_failed', sid: m.sid, code: 'config_invalid', message: `cannot bind RTP to ${m.bindHost}:${p}: ${code ?? String(e)}` });
+      return;
+    }
+    portCursor = p + 2;
+    sessions.set(m.sid, new Session(m.sid, socket, p));
+    post({ ev: 'opened', sid: m.sid, port: p });
+    return;
+  }
+  post({
+    ev: 'open_failed',
+    sid: m.sid,
+    code: 'ports_exhausted',
+    message: `no free even RTP port in [${m.portMin}, ${m.portMax}] on ${m.bindHost}`,
+  });
+}
+
+function engineStats(reset: boolean): EngineStats {
+  let ignored = totals.ignored;
+  let resyncs = totals.resyncs;
+  for (const s of sessions.values()) {
+    ignored += s.ignoredCount();
+    resyncs += s.resyncs;
+  }
+  const stats: EngineStats = {
+    sessions: sessions.size,
+    sent: totals.sent,
+    received: totals.received,
+    digits: totals.digits,
+    ignored,
+    resyncs,
+    sendIntervalMs: allIntervals.summary(),
+  };
+  if (reset) allIntervals.reset();
+  return stats;
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.op) {
+    case 'open':
+      void open(m);
+      return;
+    case 'stats':
+      if (m.sid === null) post({ ev: 'stats', req: m.req, stats: engineStats(m.reset) });
+      else post({ ev: 'stats', req: m.req, stats: sessions.get(m.sid)?.stats() ?? null });
+      return;
+    case 'close': {
+      const s = sessions.get(m.sid);
+      if (!s) return;
+      sessions.delete(m.sid);
+      portsInUse.delete(s.port);
+      const stats = s.close();
+      // Closed sessions still count in the engine totals.
+      totals.ignored += stats.ignored;
+      totals.resyncs += stats.resyncs;
+      post({ ev: 'closed', sid: m.sid, stats });
+      return;
+    }
+  }
+  const s = sessions.get(m.sid);
+  if (!s) return;
+  switch (m.op) {
+    case 'start':
+      s.start(m);
+      return;
+    case 'play':
+      s.play({ id: m.job, clips: m.clips, bargeIn: m.bargeIn });
+      return;
+    case 'stop':
+      s.stop();
+      return;
+    case 'barge':
+      s.bargeIn();
+      return;
+  }
+});
+
+post({ ev: 'ready' });

@@ -1,0 +1,51 @@
+/** Messages between the main thread (session.ts) and the media worker (media-worker.ts). */
+import type { Digit } from '../engine.js';
+import type { Codec } from './g711.js';
+import type { IntervalSummary } from './histogram.js';
+
+export interface SessionStats {
+  /** RTP packets sent. */
+  sent: number;
+  /** RTP packets received from the peer's address (audio, telephone-events, ignored ones). */
+  received: number;
+  digits: number;
+  /** Packets dropped: wrong source, unnegotiated payload type, malformed, bad events. */
+  ignored: number;
+  /** Times the pacer fell more than a few frames behind and skipped ahead instead of bursting. */
+  resyncs: number;
+  /** Intervals between consecutive packet sends of one stream, as measured when sending. */
+  sendIntervalMs: IntervalSummary;
+}
+
+export interface EngineStats extends SessionStats {
+  /** Sessions open now. */
+  sessions: number;
+}
+
+export type PlayEnd = 'completed' | 'digit' | 'stopped' | 'closed';
+
+export type ToWorker =
+  | { op: 'open'; sid: number; bindHost: string; portMin: number; portMax: number }
+  | {
+      op: 'start';
+      sid: number;
+      remote: { address: string; port: number };
+      codec: Codec;
+      payloadType: number;
+      telephoneEventPt: number | null;
+    }
+  | { op: 'play'; sid: number; job: number; clips: Uint8Array[]; bargeIn: boolean }
+  | { op: 'stop'; sid: number }
+  | { op: 'barge'; sid: number }
+  | { op: 'stats'; req: number; sid: number | null; reset: boolean }
+  | { op: 'close'; sid: number };
+
+export type FromWorker =
+  | { ev: 'ready' }
+  | { ev: 'opened'; sid: number; port: number }
+  | { ev: 'open_failed'; sid: number; code: 'ports_exhausted' | 'config_invalid'; message: string }
+  | { ev: 'digit'; sid: number; digit: Digit }
+  | { ev: 'played'; sid: number; job: number; end: PlayEnd }
+  | { ev: 'stats'; req: number; stats: EngineStats | SessionStats | null }
+  | { ev: 'closed'; sid: number; stats: SessionStats }
+  | { ev: 'log'; sid: number; level: 'warn' | 'debug' | 'error'; fields: object; msg: string };

@@ -1,0 +1,374 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../../log.js';
+import type { Digit, PlayOptions, PlayResult } from '../engine.js';
+import { MediaError } from './errors.js';
+import type { Codec } from './g711.js';
+import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from './protocol.js';
+import { ClipCache } from './wav.js';
+
+export type { EngineStats, SessionStats } from './protocol.js';
+
+export interface MediaEngineOptions {
+  /** Local address the RTP sockets bind to (config `telephony.rtp.bindHost`). */
+  bindHost: string;
+  /** Even ports in [portMin, portMax] are used, one per call (RTCP is neither sent nor bound). */
+  portMin: number;
+  portMax: number;
+  log: Logger;
+  /** Shared prompt cache; a private one by default. */
+  clips?: ClipCache;
+  /** Tests only: a different worker script. */
+  workerUrl?: URL;
+}
+
+/** What the SIP side negotiated (from the peer's SDP answer). */
+export interface RemoteMedia {
+  /** The peer's c= address (an IP; a host name is resolved once). */
+  host: string;
+  /** The peer's m=audio port. */
+  port: number;
+  codec: Codec;
+  /** The payload type of `codec` in the answer (0 for PCMU, 8 for PCMA as a rule). */
+  payloadType: number;
+  /** telephone-event's payload type, or null if the peer did not accept it (SIP INFO only). */
+  telephoneEventPt: number | null;
+}
+
+/** PlayResult plus `stopped` (ended by `stop()`). Closing the session reports `hung_up`. */
+export type MediaPlayResult = PlayResult | { kind: 'stopped' };
+
+export type MediaSessionEnd = 'closed' | 'worker_failed';
+
+export interface MediaSession {
+  readonly localPort: number;
+  /** Starts sending (silence until something plays) and receiving. Again later = new remote (re-INVITE). */
+  start(remote: RemoteMedia): Promise<void>;
+  /**
+   * Queues clips as one continuous stream after anything already queued; resolves when its last frame
+   * is sent, or when a digit interrupts it (bargeIn), stop(), or close().
+   */
+  play(clipPaths: readonly string[], opts?: PlayOptions): Promise<MediaPlayResult>;
+  /** Ends every queued prompt at the next frame boundary. */
+  stop(): void;
+  /** A digit arrived by another path (SIP INFO): interrupt the current prompt if it allows barge-in. */
+  bargeIn(): void;
+  /** RFC 4733 digits, once per key press. Returns an unsubscribe function. */
+  onDigit(listener: (digit: Digit) => void): () => void;
+  stats(): Promise<SessionStats>;
+  /** Releases the port; pending plays resolve `hung_up`. Idempotent; resolves with the final stats. */
+  close(): Promise<SessionStats>;
+  /** Settles when the session is closed, or lost with its worker. */
+  readonly ended: Promise<MediaSessionEnd>;
+}
+
+export interface MediaEngine {
+  openSession(opts?: { log?: Logger }): Promise<MediaSession>;
+  /** Totals over all sessions since start (or the last reset of the interval histogram). */
+  stats(opts?: { resetIntervals?: boolean }): Promise<EngineStats>;
+  /** Closes every session and stops the worker. */
+  close(): Promise<void>;
+}
+
+const EMPTY_STATS: SessionStats = {
+  sent: 0,
+  received: 0,
+  digits: 0,
+  ignored: 0,
+  resyncs: 0,
+  sendIntervalMs: { count: 0, p50: 0, p99: 0, max: 0 },
+};
+
+/**
+ * The worker runs from compiled code as media-worker.js. From src/ (vitest, tsx) there is no .js
+ * file: a small .mjs bootstrap registers tsx inside the worker and imports media-worker.ts.
+ */
+function spawnWorker(override: URL | undefined): Worker {
+  if (override) return new Worker(override);
+  if (import.meta.url.endsWith('.ts')) {
+    return new Worker(new URL('./worker-boot.mjs', import.meta.url), {
+      workerData: { entry: new URL('./media-worker.ts', import.meta.url).href },
+    });
+  }
+  return new Worker(new URL('./media-worker.js', import.meta.url));
+}
+
+interface SessionHooks {
+  onMessage(m: FromWorker): void;
+  fail(): void;
+  close(): Promise<SessionStats>;
+}
+
+/**
+ * RTP for the embedded engine, main-thread side. Sockets and pacing run in one worker thread per
+ * engine (see media-worker.ts); this side loads and caches prompts and turns worker events into
+ * promises and digit callbacks.
+ *
+ * Once started, a session sends a frame every 20 ms for as long as it is open: prompt audio when
+ * something plays, the codec's silence byte otherwise. A continuous stream (no silence suppression)
+ * keeps NAT bindings and SBC media latching alive, never trips a peer's RTP timeout, and needs no
+ * talkspurt resync between prompts; the marker bit is set on the first packet only (and after a
+ * pacing skip).
+ *
+ * Wiring into a Call: `onDigit` → `DigitCollector.push`; a SIP INFO digit → `push` plus `bargeIn()`;
+ * hang-up → `DigitCollector.hangUp()` and `close()`; `hung_up`/`stopped` play results as the call sees fit.
+ */
+export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
+  const { bindHost, portMin, portMax, log } = opts;
+  if (!Number.isSafeInteger(portMin) || !Number.isSafeInteger(portMax) || portMin < 1 || portMax > 65535) {
+    throw new MediaError('config_invalid', 'RTP ports must be integers in 1..65535');
+  }
+  if (portMin + (portMin & 1) > portMax) {
+    throw new MediaError('config_invalid', `RTP port range [${portMin}, ${portMax}] holds no even port`);
+  }
+  const clips = opts.clips ?? new ClipCache();
+  const sessions = new Map<number, SessionHooks>();
+  const opening = new Map<number, { resolve(port: number): void; reject(e: Error): void }>();
+  const statsRequests = new Map<number, (s: EngineStats | SessionStats | null) => void>();
+  let nextId = 1;
+  let worker: Worker | null = null;
+  let ready: Promise<Worker> | null = null;
+  let closed = false;
+
+  function startWorker(): Promise<Worker> {
+    if (ready) return ready;
+    const w = spawnWorker(opts.workerUrl);
+    worker = w;
+    ready = new Promise<Worker>((resolve, reject) => {
+      const lost = (why: string) => {
+        if (worker !== w) return;
+        worker = null;
+        ready = null;
+        const err = new MediaError('engine_unavailable', `media worker ${why}`);
+        reject(err);
+        if (!closed) log.error({ why }, 'media worker lost; its calls have no audio');
+        for (const o of opening.values()) o.reject(err);
+        opening.clear();
+        for (const r of statsRequests.values()) r(null);
+        statsRequests.clear();
+        for (const s of [...sessions.values()]) s.fail();
+        sessions.clear();
+      };
+      w.on('message', (m: FromWorker) => {
+        if (m.ev === 'ready') {
+          resolve(w);
+          return;
+        }
+        dispatch(m);
+      });
+      w.on('error', (e) => {
+        lost(`crashed: ${e.message}`);
+        void w.terminate();
+      });
+      w.on('exit', (code) => lost(`exited (${code})`));
+    });
+    ready.catch(() => {}); // observed by openSession; an idle failure must not be unhandled
+    w.unref(); // sessions ref it while open
+    return ready;
+  }
+
+  function dispatch(m: FromWorker): void {
+    switch (m.ev) {
+      case 'opened':
+        opening.get(m.sid)?.resolve(m.port);
+        opening.delete(m.sid);
+        return;
+      case 'open_failed':
+        opening.get(m.sid)?.reject(new MediaError(m.code, m.message));
+        opening.delete(m.sid);
+        return;
+      case 'stats':
+        statsRequests.get(m.req)?.(m.stats);
+        statsRequests.delete(m.req);
+        return;
+      case 'ready':
+        return;
+      default:
+        sessions.get(m.sid)?.onMessage(m);
+    }
+  }
+
+  function send(m: ToWorker): void {
+    worker?.postMessage(m);
+  }
+
+  function requestStats(sid: number | null, reset: boolean): Promise<EngineStats | SessionStats | null> {
+    if (!worker) return Promise.resolve(null);
+    const req = nextId++;
+    return new Promise((resolve) => {
+      statsRequests.set(req, resolve);
+      send({ op: 'stats', req, sid, reset });
+    });
+  }
+
+  function refresh(): void {
+    if (!worker) return;
+    if (sessions.size > 0 || opening.size > 0) worker.ref();
+    else worker.unref();
+  }
+
+  async function openSession(o: { log?: Logger } = {}): Promise<MediaSession> {
+    if (closed) throw new MediaError('engine_unavailable', 'media engine is closed');
+    const w = await startWorker();
+    const sid = nextId++;
+    const localPort = await new Promise<number>((resolve, reject) => {
+      opening.set(sid, { resolve, reject });
+      refresh();
+      w.postMessage({ op: 'open', sid, bindHost, portMin, portMax } satisfies ToWorker);
+    }).finally(refresh);
+    return newSession(sid, localPort, (o.log ?? log).child({ rtpPort: localPort }));
+  }
+
+  function newSession(sid: number, localPort: number, slog: Logger): MediaSession {
+    const listeners = new Set<(d: Digit) => void>();
+    const plays = new Map<number, (r: MediaPlayResult) => void>();
+    let codec: Codec | null = null;
+    let state: 'open' | 'closing' | 'ended' = 'open';
+    let finalStats: SessionStats | null = null;
+    let closing: Promise<SessionStats> | null = null;
+    let closedResolve: (s: SessionStats) => void = () => {};
+    let endedResolve: (e: MediaSessionEnd) => void = () => {};
+    const ended = new Promise<MediaSessionEnd>((r) => (endedResolve = r));
+
+    const end = (how: MediaSessionEnd, stats: SessionStats) => {
+      if (state === 'ended') return;
+      state = 'ended';
+      finalStats = stats;
+      sessions.delete(sid);
+      refresh();
+      for (const r of plays.values()) r({ kind: 'hung_up' });
+      plays.clear();
+      listeners.clear();
+      closedResolve(stats);
+      endedResolve(how);
+    };
+
+    const resultOf: Record<PlayEnd, MediaPlayResult> = {
+      completed: { kind: 'completed' },
+      digit: { kind: 'interrupted', by: 'digit' },
+      stopped: { kind: 'stopped' },
+      closed: { kind: 'hung_up' },
+    };
+
+    const hooks: SessionHooks = {
+      close: () => session.close(),
+      onMessage(m) {
+        switch (m.ev) {
+          case 'digit':
+            for (const l of listeners) {
+              try {
+                l(m.digit);
+              } catch (e) {
+                slog.error({ err: e }, 'digit listener failed');
+              }
+            }
+            return;
+          case 'played':
+            plays.get(m.job)?.({ ...resultOf[m.end] });
+            plays.delete(m.job);
+            return;
+          case 'closed':
+            end('closed', m.stats);
+            return;
+          case 'log':
+            slog[m.level](m.fields, m.msg);
+            return;
+        }
+      },
+      fail: () => end('worker_failed', EMPTY_STATS),
+    };
+
+    const session: MediaSession = {
+      localPort,
+      ended,
+      async start(remote) {
+        if (state !== 'open') throw new MediaError('invalid_state', 'media session is closed');
+        const pt = (n: number | null) => n === null || (Number.isInteger(n) && n >= 0 && n <= 127);
+        if (!pt(remote.payloadType) || !pt(remote.telephoneEventPt) || remote.telephoneEventPt === remote.payloadType) {
+          throw new MediaError('invalid_state', 'payload types must be distinct integers 0..127');
+        }
+        if (!Number.isInteger(remote.port) || remote.port < 1 || remote.port > 65535) {
+          throw new MediaError('invalid_state', `remote RTP port ${remote.port} is not a port`);
+        }
+        const address = isIP(remote.host) ? remote.host : (await lookup(remote.host)).address;
+        if (state !== 'open') throw new MediaError('invalid_state', 'media session is closed');
+        codec = remote.codec;
+        send({
+          op: 'start',
+          sid,
+          remote: { address, port: remote.port },
+          codec: remote.codec,
+          payloadType: remote.payloadType,
+          telephoneEventPt: remote.telephoneEventPt,
+        });
+      },
+      async play(clipPaths, po = { bargeIn: false }) {
+        if (state !== 'open') return { kind: 'hung_up' };
+        const c = codec;
+        if (!c) throw new MediaError('invalid_state', 'play before start: the codec is not negotiated yet');
+        const encoded = await Promise.all(clipPaths.map((p) => clips.loadClip(p, c)));
+        if (state !== 'open') return { kind: 'hung_up' };
+        const job = nextId++;
+        return new Promise<MediaPlayResult>((resolve) => {
+          plays.set(job, resolve);
+          send({ op: 'play', sid, job, clips: encoded, bargeIn: po.bargeIn });
+        });
+      },
+      stop() {
+        if (state === 'open') send({ op: 'stop', sid });
+      },
+      bargeIn() {
+        if (state === 'open') send({ op: 'barge', sid });
+      },
+      onDigit(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      async stats() {
+        if (state === 'ended') return finalStats ?? EMPTY_STATS;
+        return ((await requestStats(sid, false)) as SessionStats | null) ?? finalStats ?? EMPTY_STATS;
+      },
+      close() {
+        if (state === 'ended') return Promise.resolve(finalStats ?? EMPTY_STATS);
+        if (!closing) {
+          state = 'closing';
+          closing = new Promise<SessionStats>((r) => (closedResolve = r));
+          send({ op: 'close', sid });
+        }
+        return closing;
+      },
+    };
+    sessions.set(sid, hooks);
+    refresh();
+    return session;
+  }
+
+  return {
+    openSession,
+    async stats(o = {}) {
+      const s = (await requestStats(null, o.resetIntervals ?? false)) as EngineStats | null;
+      return s ?? { ...EMPTY_STATS, sessions: 0 };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const gone = new MediaError('engine_unavailable', 'media engine is closed');
+      for (const o of opening.values()) o.reject(gone);
+      opening.clear();
+      const w = worker;
+      if (!w) return;
+      // Sessions close in the worker (sockets released); one that does not answer in time is dropped.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((r) => (timer = setTimeout(r, 1000)));
+      await Promise.race([Promise.all([...sessions.values()].map((s) => s.close())), timeout]);
+      clearTimeout(timer);
+      for (const s of [...sessions.values()]) s.fail();
+      worker = null;
+      ready = null;
+      for (const r of statsRequests.values()) r(null);
+      statsRequests.clear();
+      await w.terminate();
+    },
+  };
+}
