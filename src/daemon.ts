@@ -41,7 +41,7 @@ export interface DaemonOptions {
 export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Promise<Daemon> {
   const { config, db, log } = ctx;
   const clock = opts.clock ?? systemClock;
-  const authorizer = opts.authorizer ?? createAuthorizer(config);
+  const authorizer = opts.authorizer ?? (await createAuthorizer(config, log, clock));
   const payments = new PaymentRepository(db, clock);
   const events = new EventRepository(db, clock, config.webhooks.retryForHours);
   const core = new PaymentCore({

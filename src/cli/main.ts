@@ -7,6 +7,7 @@ import { registerConsumer } from './commands/consumer.js';
 import { registerAccount } from './commands/account.js';
 import { registerMerchant } from './commands/merchant.js';
 import { registerServe } from './commands/serve.js';
+import { registerCall } from './commands/call.js';
 import { registerBill } from './commands/bill.js';
 import { registerWebhook } from './commands/webhook.js';
 
@@ -25,6 +26,7 @@ export function buildProgram(io: CliIo): Command {
   registerAccount(program, io);
   registerMerchant(program, io);
   registerServe(program, io);
+  registerCall(program, io);
   registerBill(program, io);
   registerWebhook(program, io);
   // Subcommands inherit the output/exit behaviour so a usage error never calls process.exit.
