@@ -1,0 +1,300 @@
+import type { Logger } from '../../log.js';
+import type { NotAnswered } from '../engine.js';
+import { DigestAnswerer } from './auth.js';
+import { ALLOW, contactHeader, newBranch, newCallId, newTag, viaHeader, type SipCore } from './core.js';
+import type { DigestCredentials } from './digest.js';
+import { SipDialog, type Dialog } from './dialog.js';
+import { formatHostPort, formatNameAddr, maskUri, parseNameAddr, parseUri, uriDestination, type HostPort } from './headers.js';
+import { getHeader, getHeaders, headerList, type IncomingResponse, type SipRequest } from './message.js';
+import { parseAnswer, type SdpAnswer } from './sdp.js';
+import { topBranch } from './transactions.js';
+
+/**
+ * One outgoing call attempt (RFC 3261 §13.2): the INVITE, its provisional and final responses,
+ * CANCEL on ring timeout or abort, a digest retry, and the 2xx that becomes a dialog. Final
+ * responses become outcome values here, at the boundary.
+ */
+
+export interface InviteRequest {
+  /** The SIP URI to call, already built from the template (it contains the number: never logged). */
+  requestUri: string;
+  /** Our From URI (caller ID) and its display name. */
+  from: string;
+  displayName: string;
+  sdpOffer: string;
+  credentials?: DigestCredentials | null;
+  ringTimeoutMs: number;
+  /** Abort = CANCEL while ringing, BYE once answered. */
+  signal?: AbortSignal;
+  log: Logger;
+  /** 180/183 (and other 1xx but 100); early SDP is information only, media starts after the 200. */
+  onProvisional?: (p: { status: number; reason: string; sdp: string | null }) => void;
+}
+
+export type Media = Extract<SdpAnswer, { ok: true }>;
+
+export type InviteResult =
+  | { kind: 'answered'; callId: string; status: number; dialog: Dialog; remoteSdp: string; media: Omit<Media, 'ok'> }
+  | { kind: NotAnswered; callId: string; sipStatus: number | null; reason: string };
+
+type NotAnsweredResult = Extract<InviteResult, { kind: NotAnswered }>;
+
+/** 486/600 busy, 603 rejected, 408/480/487 no answer, the rest failed (issue 4). */
+export function outcomeForStatus(status: number): NotAnswered {
+  if (status === 486 || status === 600) return 'busy';
+  if (status === 603) return 'rejected';
+  if (status === 408 || status === 480 || status === 487) return 'no_answer';
+  return 'failed';
+}
+
+export interface InviteContext {
+  core: SipCore;
+  /** Where the INVITE goes: the outbound proxy, or null for the request-URI's host. */
+  outboundProxy: HostPort | null;
+}
+
+export class InviteAttempt {
+  private readonly callId = newCallId();
+  private readonly fromHeader: string;
+  private readonly log: Logger;
+  private readonly digest: DigestAnswerer | null;
+  private dest: HostPort = { host: '', port: 0 };
+  private seq = 0;
+  private authHeaders: Array<[string, string]> = [];
+  private authTries = 0;
+  private provisional = false;
+  private cancelSent = false;
+  /** Set when we give up (ring timeout, abort): the outcome whatever the final response says. */
+  private givenUp: NotAnsweredResult | null = null;
+  private done = false;
+  private answered = false;
+  private readonly forks = new Map<string, SipDialog>();
+  private ringTimer: NodeJS.Timeout | undefined;
+  private cancelTimer: NodeJS.Timeout | undefined;
+  private stopInvite: (() => void) | null = null;
+  private currentInvite: SipRequest | null = null;
+  private resolve!: (r: InviteResult) => void;
+
+  constructor(
+    private readonly ctx: InviteContext,
+    private readonly req: InviteRequest,
+  ) {
+    this.log = req.log.child({ callId: this.callId });
+    this.fromHeader = formatNameAddr({ displayName: req.displayName || null, uri: req.from, params: new Map([['tag', newTag()]]) });
+    this.digest = req.credentials ? new DigestAnswerer(req.credentials) : null;
+  }
+
+  start(): Promise<InviteResult> {
+    const result = new Promise<InviteResult>((resolve) => (this.resolve = resolve));
+    const uri = parseUri(this.req.requestUri);
+    let refusal: string | null = null;
+    if (!uri) refusal = 'request URI is not a SIP URI';
+    else if (uri.scheme === 'sips') refusal = 'sips: needs TLS, which this engine does not do';
+    else if (this.req.signal?.aborted) refusal = 'aborted before dialing';
+    if (!uri || refusal !== null) {
+      this.finish(this.failed(null, refusal ?? 'request URI is not a SIP URI'));
+      return result;
+    }
+    this.dest = this.ctx.outboundProxy ?? uriDestination(uri);
+    this.log.info({ target: maskUri(this.req.requestUri), nextHop: formatHostPort(this.dest) }, 'dialing');
+    this.ringTimer = setTimeout(() => this.giveUp({ kind: 'no_answer', callId: this.callId, sipStatus: null, reason: 'ring timeout' }), this.req.ringTimeoutMs);
+    this.req.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.sendInvite();
+    return result;
+  }
+
+  private readonly onAbort = (): void => {
+    this.giveUp(this.failed(null, 'aborted'));
+  };
+
+  private failed(sipStatus: number | null, reason: string): NotAnsweredResult {
+    return { kind: 'failed', callId: this.callId, sipStatus, reason };
+  }
+
+  private sendInvite(): void {
+    this.seq += 1;
+    this.provisional = false;
+    this.cancelSent = false;
+    const invite: SipRequest = {
+      type: 'request',
+      method: 'INVITE',
+      uri: this.req.requestUri,
+      headers: headerList([
+        ['via', viaHeader(this.ctx.core.local, newBranch())],
+        ['max-forwards', '70'],
+        ['from', this.fromHeader],
+        ['to', formatNameAddr({ uri: this.req.requestUri })],
+        ['call-id', this.callId],
+        ['cseq', `${this.seq} INVITE`],
+        ['contact', contactHeader(this.ctx.core.local)],
+        ['allow', ALLOW],
+        ['user-agent', this.ctx.core.userAgent],
+        ...this.authHeaders,
+        ['content-type', 'application/sdp'],
+      ]),
+      body: this.req.sdpOffer,
+    };
+    this.currentInvite = invite;
+    this.stopInvite = this.ctx.core.client.invite(invite, this.dest, {
+      onResponse: (res) => this.onResponse(res, invite),
+      onTimeout: () => this.finish(this.givenUp ?? this.failed(null, 'no response to INVITE (timer B)')),
+    });
+  }
+
+  /** Ring timeout or abort: CANCEL once a provisional response allows it (§9.1). */
+  private giveUp(outcome: NotAnsweredResult): void {
+    if (this.done || this.givenUp) return;
+    this.givenUp = outcome;
+    this.log.info({ reason: outcome.reason }, 'giving up on the call');
+    if (this.provisional) this.sendCancel();
+    // Nothing heard yet: report now; a late 1xx still gets its CANCEL, a late 2xx its ACK and BYE.
+    else this.finish(outcome);
+  }
+
+  private sendCancel(): void {
+    if (this.cancelSent || this.answered) return;
+    this.cancelSent = true;
+    const invite = this.currentInvite;
+    if (!invite) return;
+    const cancel: SipRequest = {
+      type: 'request',
+      method: 'CANCEL',
+      uri: invite.uri,
+      headers: [
+        ...headerList([
+          ['via', getHeader(invite, 'via')],
+          ['max-forwards', '70'],
+          ['from', getHeader(invite, 'from')],
+          ['to', getHeader(invite, 'to')],
+          ['call-id', this.callId],
+          ['cseq', `${this.seq} CANCEL`],
+        ]),
+        ...getHeaders(invite, 'route').map((value) => ({ name: 'route', value })),
+      ],
+      body: '',
+    };
+    this.log.debug({ branch: topBranch(invite) }, 'sending CANCEL');
+    void this.ctx.core.client.nonInvite(cancel, this.dest).then((res) => this.log.debug({ sipStatus: res?.status ?? null }, 'CANCEL answered'));
+    // A UAS that never sends 487 (RFC 2543): after 64*T1 the INVITE counts as cancelled (§9.1).
+    this.cancelTimer = setTimeout(() => {
+      this.stopInvite?.();
+      if (this.givenUp) this.finish(this.givenUp);
+    }, 64 * this.ctx.core.timers.t1);
+    this.cancelTimer.unref(); // after an early report nobody waits on it; it must not hold the process
+  }
+
+  private onResponse(res: IncomingResponse, invite: SipRequest): void {
+    if (res.status < 200) {
+      this.provisional = true;
+      if (res.status > 100) {
+        this.log.info({ sipStatus: res.status }, 'provisional response');
+        const sdp = res.body.length > 0 ? res.body : null;
+        if (!this.done) {
+          try {
+            this.req.onProvisional?.({ status: res.status, reason: res.reason, sdp });
+          } catch (err) {
+            this.log.error({ err }, 'onProvisional handler failed');
+          }
+        }
+      }
+      if (this.givenUp) this.sendCancel();
+      return;
+    }
+    clearTimeout(this.cancelTimer);
+    if (res.status < 300) return this.on2xx(res, invite);
+    if (this.done) return;
+    if ((res.status === 401 || res.status === 407) && !this.givenUp && this.retryWithCredentials(res)) return;
+    if (this.givenUp) return this.finish({ ...this.givenUp, sipStatus: res.status });
+    const kind = outcomeForStatus(res.status);
+    const reason =
+      res.status === 401 || res.status === 407
+        ? this.digest ? 'authentication rejected' : 'authentication required but no credentials configured'
+        : `${res.status} ${res.reason}`.trim();
+    this.finish({ kind, callId: this.callId, sipStatus: res.status, reason });
+  }
+
+  /** Same Call-ID and From tag, CSeq + 1, new branch (§22.2); one retry, a second only if the nonce was stale. */
+  private retryWithCredentials(res: IncomingResponse): boolean {
+    if (!this.digest || this.authTries >= 2) return false;
+    const answer = this.digest.answer(res, 'INVITE', this.req.requestUri);
+    if (!answer || (this.authTries === 1 && !answer.stale)) return false;
+    this.authTries += 1;
+    this.authHeaders = answer.headers;
+    this.log.debug({ sipStatus: res.status }, 'challenged: retrying with credentials');
+    this.sendInvite();
+    return true;
+  }
+
+  private on2xx(res: IncomingResponse, invite: SipRequest): void {
+    const toTag = res.core.to.tag ?? '';
+    const known = this.forks.get(toTag);
+    if (known) return known.sendAck(); // a retransmitted 2xx: our ACK was lost (§13.2.2.4)
+    const contact = getHeader(res, 'contact');
+    const dialog = new SipDialog({
+      core: this.ctx.core,
+      log: this.log,
+      callId: this.callId,
+      localTag: parseNameAddr(this.fromHeader)?.tag ?? '',
+      remoteTag: toTag,
+      fromHeader: this.fromHeader,
+      toHeader: getHeader(res, 'to') ?? '',
+      localSeq: this.seq,
+      remoteTarget: (contact === undefined ? null : parseNameAddr(contact))?.uri ?? invite.uri,
+      routeSet: getHeaders(res, 'record-route').reverse(),
+      fallbackDest: this.dest,
+      localSdp: this.req.sdpOffer,
+      remoteSdp: res.body,
+      inviteAuth: this.authHeaders,
+      digest: this.digest,
+    });
+    this.forks.set(toTag, dialog);
+    dialog.sendAck();
+    if (this.done || this.givenUp || this.answered) {
+      // The 2xx crossed our CANCEL, came after we reported, or is a second fork: take it down.
+      this.log.info({ sipStatus: res.status }, 'unwanted 2xx: ACK then BYE');
+      void dialog.bye();
+      if (this.givenUp) this.finish({ ...this.givenUp, sipStatus: res.status });
+      return;
+    }
+    const media = parseAnswer(res.body);
+    if (!media.ok) {
+      this.log.warn({ reason: media.reason }, 'answered with unusable SDP: ACK then BYE');
+      void dialog.bye();
+      return this.finish(this.failed(res.status, media.reason));
+    }
+    this.answered = true;
+    dialog.register();
+    this.watchAbortWhileUp(dialog);
+    this.log.info({ sipStatus: res.status, codec: media.codec }, 'answered');
+    const { ok: _ok, ...rest } = media;
+    this.finish({ kind: 'answered', callId: this.callId, status: res.status, dialog, remoteSdp: res.body, media: rest });
+  }
+
+  private watchAbortWhileUp(dialog: SipDialog): void {
+    const signal = this.req.signal;
+    if (!signal) return;
+    const onAbort = () => void dialog.bye();
+    signal.addEventListener('abort', onAbort, { once: true });
+    void dialog.ended.then(() => signal.removeEventListener('abort', onAbort));
+  }
+
+  /** The UA is closing: CANCEL if that is still allowed, stop every timer, report now. */
+  shutdown(): void {
+    if (!this.done && this.provisional && !this.answered) {
+      this.givenUp ??= this.failed(null, 'SIP user agent closed');
+      this.sendCancel();
+    }
+    clearTimeout(this.cancelTimer);
+    this.stopInvite?.();
+    this.finish(this.givenUp ?? this.failed(null, 'SIP user agent closed'));
+  }
+
+  private finish(result: InviteResult): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.ringTimer);
+    this.req.signal?.removeEventListener('abort', this.onAbort);
+    if (result.kind !== 'answered') this.log.info({ outcome: result.kind, sipStatus: result.sipStatus, reason: result.reason }, 'not answered');
+    this.resolve(result);
+  }
+}

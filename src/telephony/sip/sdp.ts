@@ -1,0 +1,101 @@
+import { isIP } from 'node:net';
+import { randomInt } from 'node:crypto';
+import sdpTransform, { type SessionDescription } from 'sdp-transform';
+
+/**
+ * SDP offer/answer for the caller side (RFC 3264): we offer G.711 µ-law and A-law plus
+ * telephone-event, and read from the answer which codec, which event payload type and where to send.
+ */
+
+export interface OfferOptions {
+  /** Address the RTP socket listens on, as the phone should reach it. */
+  host: string;
+  port: number;
+  /** Dynamic payload type offered for RFC 4733 telephone-event; 101 by convention. */
+  telephoneEventPt?: number;
+  /** o= session id; random when omitted. */
+  sessionId?: number;
+}
+
+export type Codec = 'PCMU' | 'PCMA';
+
+export type SdpAnswer =
+  | { ok: true; codec: Codec; payloadType: number; telephoneEventPt: number | null; remoteHost: string; remotePort: number }
+  | { ok: false; reason: string };
+
+export function buildOffer(opts: OfferOptions): string {
+  const te = opts.telephoneEventPt ?? 101;
+  const ipVer = isIP(opts.host) === 6 ? 6 : 4;
+  return sdpTransform.write({
+    version: 0,
+    origin: { username: 'callpay', sessionId: opts.sessionId ?? randomInt(1, 2 ** 47), sessionVersion: 1, netType: 'IN', ipVer, address: opts.host },
+    name: 'callpay',
+    connection: { version: ipVer, ip: opts.host },
+    timing: { start: 0, stop: 0 },
+    media: [
+      {
+        type: 'audio',
+        port: opts.port,
+        protocol: 'RTP/AVP',
+        payloads: `0 8 ${te}`,
+        rtp: [
+          { payload: 0, codec: 'PCMU', rate: 8000 },
+          { payload: 8, codec: 'PCMA', rate: 8000 },
+          { payload: te, codec: 'telephone-event', rate: 8000 },
+        ],
+        fmtp: [{ payload: te, config: '0-16' }],
+        ptime: 20,
+        direction: 'sendrecv',
+      },
+    ],
+  });
+}
+
+const STATIC: Record<number, Codec> = { 0: 'PCMU', 8: 'PCMA' };
+const MAX_SDP_BYTES = 16_384;
+
+function fail(reason: string): SdpAnswer {
+  return { ok: false, reason };
+}
+
+/** Reads an SDP answer from the phone; never throws. */
+export function parseAnswer(sdp: string): SdpAnswer {
+  try {
+    return readAnswer(sdp);
+  } catch {
+    return fail('SDP answer unreadable');
+  }
+}
+
+function readAnswer(sdp: string): SdpAnswer {
+  if (sdp.trim().length === 0) return fail('SDP answer missing');
+  if (sdp.length > MAX_SDP_BYTES) return fail('SDP answer too large');
+  const session: SessionDescription = sdpTransform.parse(sdp);
+  const audio = session.media.find((m) => m.type === 'audio' && m.port > 0);
+  if (!audio) return fail('SDP answer without an active audio stream');
+  if (!/^RTP\/AVPF?$/i.test(audio.protocol)) return fail('SDP answer without a usable codec');
+  if (!Number.isInteger(audio.port) || audio.port > 65535) return fail('SDP answer without a usable port');
+
+  // sdp-transform turns a single payload type into a number despite its typings.
+  const payloads = String(audio.payloads ?? '').split(/\s+/).filter((p) => /^\d{1,3}$/.test(p)).map(Number);
+  const rtpmap = new Map((audio.rtp ?? []).map((r) => [r.payload, r] as const));
+  let chosen: { codec: Codec; payloadType: number } | null = null;
+  for (const pt of payloads) {
+    const map = rtpmap.get(pt);
+    const name = map ? String(map.codec).toUpperCase() : STATIC[pt];
+    if ((name === 'PCMU' || name === 'PCMA') && (!map || map.rate === 8000)) {
+      chosen = { codec: name, payloadType: pt };
+      break;
+    }
+  }
+  if (!chosen) return fail('SDP answer without a usable codec');
+
+  const te = payloads.find((pt) => {
+    const map = rtpmap.get(pt);
+    return map !== undefined && String(map.codec).toLowerCase() === 'telephone-event' && map.rate === 8000;
+  });
+
+  const ip = audio.connection?.ip ?? session.connection?.ip ?? '';
+  if (isIP(ip) === 0 || ip === '0.0.0.0' || ip === '::') return fail('SDP answer without a usable address');
+  return { ok: true, ...chosen, telephoneEventPt: te ?? null, remoteHost: ip, remotePort: audio.port };
+}

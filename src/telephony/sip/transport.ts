@@ -1,0 +1,86 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import type { Logger } from '../../log.js';
+import type { HostPort } from './headers.js';
+import { parseMessage, type IncomingMessage } from './message.js';
+
+/**
+ * One UDP socket for all SIP traffic (RFC 3261 §18). Datagrams that do not parse are logged at
+ * debug and dropped here, so nothing above ever sees malformed input.
+ */
+export interface SipTransport {
+  /** The bound address; port is the real one when 0 was asked for. */
+  readonly local: HostPort;
+  /** Fire and forget: UDP loss is what retransmission timers are for. */
+  send(data: string, dest: HostPort): void;
+  onMessage(handler: (msg: IncomingMessage, source: HostPort) => void): void;
+  close(): Promise<void>;
+}
+
+export interface UdpTransportOptions {
+  host: string;
+  port: number;
+  log: Logger;
+}
+
+export async function openUdpTransport(opts: UdpTransportOptions): Promise<SipTransport> {
+  const socket: Socket = createSocket({ type: isIP(opts.host) === 6 ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(opts.port, opts.host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  const log = opts.log;
+  socket.on('error', (err) => log.error({ err }, 'SIP socket error'));
+  let handler: ((msg: IncomingMessage, source: HostPort) => void) | null = null;
+  let closed = false;
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+
+  socket.on('message', (data, rinfo) => {
+    const source = { host: rinfo.address, port: rinfo.port };
+    const parsed = parseMessage(data);
+    if (!parsed.ok) {
+      if (parsed.error.code !== 'empty') log.debug({ source, error: parsed.error, bytes: data.length }, 'dropped malformed SIP datagram');
+      return;
+    }
+    try {
+      handler?.(parsed.message, source);
+    } catch (err) {
+      // A bug in message handling must not take the socket (and every other call) down.
+      log.error({ err }, 'SIP message handler failed');
+    }
+  });
+
+  const address = socket.address();
+  return {
+    local: { host: opts.host, port: address.port },
+    send(data, dest) {
+      if (closed) return;
+      inFlight++;
+      socket.send(data, dest.port, dest.host, (err) => {
+        if (err) log.warn({ err, dest: `${dest.host}:${dest.port}` }, 'SIP send failed');
+        if (--inFlight === 0) drained?.();
+      });
+    },
+    onMessage(h) {
+      handler = h;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // Let the last datagrams (a CANCEL, a BYE) leave before the socket goes; never wait long.
+      if (inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          timer = setTimeout(resolve, 200);
+        });
+        clearTimeout(timer);
+      }
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+    },
+  };
+}
