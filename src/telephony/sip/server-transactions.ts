@@ -79,7 +79,9 @@ export class ServerTransactions {
     const { via, callId, cseq, from } = req.core;
     const method = req.method === 'ACK' ? 'INVITE' : req.method;
     // RFC 2543 peers have no magic-cookie branch: fall back to the dialog and CSeq (§17.2.3).
-    if (via.branch?.startsWith('z9hG4bK')) return `${via.branch}|${via.host}:${via.port ?? ''}|${method}`;
+    // The CSeq number is in the key too: a retransmission repeats it, while some peers (sipp loops among
+    // them) reuse one branch for successive requests, which must not be answered as retransmissions.
+    if (via.branch?.startsWith('z9hG4bK')) return `${via.branch}|${via.host}:${via.port ?? ''}|${method}|${cseq.seq}`;
     return `${callId}|${from.tag ?? ''}|${cseq.seq}|${method}|${via.host}:${via.port ?? ''}`;
   }
 

@@ -1,0 +1,152 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEmbeddedEngine } from '../src/telephony/embedded.js';
+import type { CallEngine } from '../src/telephony/engine.js';
+import { startSipp, type Sipp } from './helpers/sipp.js';
+import { writeDtmfPcap } from './helpers/pcap.js';
+import { tempDir } from './helpers/cli.js';
+
+const log = pino({ level: 'silent' });
+const PIN_INPUT = { minDigits: 1, maxDigits: 8, terminators: '#', firstDigitTimeoutMs: 5000, interDigitTimeoutMs: 2000 };
+const PROMPT = fileURLToPath(new URL('../prompts/en-US/ivr/enter-pin.wav', import.meta.url));
+const TONE = fileURLToPath(new URL('../prompts/common/test-tone.wav', import.meta.url));
+
+/**
+ * The embedded engine against sipp playing the consumer's phone: real SIP and RTP over loopback.
+ * Each test starts its own sipp, waits until it listens, and stops it by PID.
+ */
+describe('embedded call engine against sipp', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let sipp: Sipp | undefined;
+  let engine: (CallEngine & { sipPort: number }) | undefined;
+
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(async () => {
+    await engine?.close();
+    await sipp?.stop();
+    engine = undefined;
+    sipp = undefined;
+    dir.remove();
+  });
+
+  async function phone(scenario: string, opts: Parameters<typeof startSipp>[0] extends infer O ? Partial<O> : never = {}): Promise<Sipp> {
+    sipp = await startSipp({ scenario, timeoutMs: 20_000, ...opts });
+    engine = await createEmbeddedEngine({
+      sip: {
+        bindHost: '127.0.0.1', bindPort: 0, outboundProxy: null, requestUri: `sip:{number}@127.0.0.1:${sipp.port}`,
+        from: 'sip:callpay@127.0.0.1', displayName: 'callpay', username: 'callpay', password: 'secret', ringTimeoutMs: 45_000,
+      },
+      rtp: { bindHost: '127.0.0.1', portMin: 32000, portMax: 32999 },
+      log,
+      timers: { t1: 100 },
+    });
+    return sipp;
+  }
+
+  const dial = (ringTimeoutMs?: number) => engine!.dial({ number: '+886912345678', log, ...(ringTimeoutMs ? { ringTimeoutMs } : {}) });
+
+  it('answers and keys "4411#" as RFC 4733 events: repeated digits count twice, end packets once', async () => {
+    const pcap = join(dir.path, 'dtmf.pcap');
+    writeDtmfPcap(pcap, { digits: '4411#', payloadType: 101, leadMs: 400, silencePayloadType: 0 });
+    const s = await phone('answer-dtmf', { pcap });
+    const r = await dial();
+    expect(r.kind).toBe('answered');
+    if (r.kind !== 'answered') return;
+    const input = await r.call.collect(PIN_INPUT);
+    expect(input).toEqual({ kind: 'digits', digits: '4411', reason: 'terminator', terminator: '#' });
+    await r.call.hangup();
+    const record = await r.call.ended;
+    expect(record).toMatchObject({ outcome: 'answered', sipStatus: 200, digitCount: 5 });
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+  });
+
+  it('keeps digits keyed during a prompt (barge-in stops it) for the next collect', async () => {
+    const pcap = join(dir.path, 'dtmf.pcap');
+    writeDtmfPcap(pcap, { digits: '12#', leadMs: 400, silencePayloadType: 0 });
+    await phone('answer-dtmf', { pcap });
+    const r = await dial();
+    if (r.kind !== 'answered') throw new Error(r.kind);
+    const started = Date.now();
+    const played = await r.call.play([TONE, TONE, TONE, TONE], { bargeIn: true });
+    expect(played).toEqual({ kind: 'interrupted', by: 'digit' });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await r.call.collect(PIN_INPUT)).toMatchObject({ digits: '12', terminator: '#' });
+    await r.call.hangup();
+  });
+
+  it('receives digits sent as SIP INFO (dtmf-relay)', async () => {
+    const s = await phone('answer-info', { vars: { info_digits: '4411' } });
+    const r = await dial();
+    if (r.kind !== 'answered') throw new Error(r.kind);
+    const input = await r.call.collect({ ...PIN_INPUT, maxDigits: 4 });
+    expect(input).toMatchObject({ kind: 'digits', digits: '4411', reason: 'max_digits' });
+    // Give the scenario a moment to reach its wait for BYE (sipp fails a BYE that races its last INFO).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await r.call.hangup();
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+  });
+
+  it.each([
+    ['busy', 'busy', 486],
+    ['reject', 'rejected', 603],
+  ] as const)('maps the %s scenario to %s (%i)', async (scenario, kind, status) => {
+    const s = await phone(scenario);
+    const r = await dial();
+    expect(r).toMatchObject({ kind, sipStatus: status });
+    if (r.kind !== 'answered') expect(r.record).toMatchObject({ outcome: kind, sipStatus: status, answeredAt: null });
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+  });
+
+  it('CANCELs after the ring timeout: no answer', async () => {
+    const s = await phone('ring-forever');
+    const started = Date.now();
+    const r = await dial(1500);
+    expect(r.kind).toBe('no_answer');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+    expect(s.messages()).toContain('CANCEL sip:');
+  });
+
+  it('reports hung-up when the phone hangs up during playback', async () => {
+    const s = await phone('hangup-during-playback', { vars: { hangup_after_ms: '800' } });
+    const r = await dial();
+    if (r.kind !== 'answered') throw new Error(r.kind);
+    const played = await r.call.play([TONE, TONE, TONE, TONE, TONE], { bargeIn: false });
+    expect(played).toEqual({ kind: 'hung_up' });
+    expect(await r.call.ended).toMatchObject({ outcome: 'hung_up' });
+    expect(await r.call.collect(PIN_INPUT)).toEqual({ kind: 'hung_up' });
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+  });
+
+  it('answers a digest challenge with the configured credentials', async () => {
+    const s = await phone('digest');
+    const r = await dial();
+    expect(r.kind).toBe('answered');
+    if (r.kind === 'answered') await r.call.hangup();
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+  });
+
+  it('ACKs a retransmitted 200 OK each time', async () => {
+    const s = await phone('retransmit-200');
+    const r = await dial();
+    expect(r.kind).toBe('answered');
+    if (r.kind === 'answered') {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await r.call.hangup();
+    }
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+  });
+
+  it('answers a re-INVITE mid-call and keeps playing', async () => {
+    const s = await phone('reinvite', { vars: { reinvite_after_ms: '300' } });
+    const r = await dial();
+    if (r.kind !== 'answered') throw new Error(r.kind);
+    expect(await r.call.play([PROMPT], { bargeIn: false })).toEqual({ kind: 'completed' });
+    await r.call.hangup();
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+  });
+});
