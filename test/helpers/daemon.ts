@@ -39,7 +39,7 @@ export interface TestWorld {
  * A world of its own: temp directory, database, consumers enrolled through the CLI, two merchants,
  * and the daemon on a free loopback port with a scripted call engine and a controllable clock.
  */
-export async function startWorld(env: Record<string, string> = {}): Promise<TestWorld> {
+export async function startWorld(env: Record<string, string> = {}, opts: { configuredEngine?: boolean } = {}): Promise<TestWorld> {
   const tmp = tempDir();
   const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', ...env };
   const cli = (args: string[], stdin?: string) => runCli(args, { cwd: tmp.path, env: fullEnv, ...(stdin === undefined ? {} : { stdin }) });
@@ -49,7 +49,8 @@ export async function startWorld(env: Record<string, string> = {}): Promise<Test
   const ctx = await openContext({ logLevel: 'silent' }, { cwd: tmp.path, env: fullEnv });
   const engine = scriptedAuthorizer();
   const clock = { now: Date.now(), advance(ms: number) { clock.now += ms; } };
-  const daemon = await startDaemon(ctx, { authorizer: engine, clock: () => new Date(clock.now) });
+  // With configuredEngine the daemon builds its engine from the config (embedded SIP in the e2e tests).
+  const daemon = await startDaemon(ctx, opts.configuredEngine ? {} : { authorizer: engine, clock: () => new Date(clock.now) });
   return {
     dir: tmp.path,
     ctx,

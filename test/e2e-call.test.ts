@@ -1,0 +1,175 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
+import { startSipp, type Sipp } from './helpers/sipp.js';
+import { writeDtmfPcap } from './helpers/pcap.js';
+import { openRtpPhone } from './helpers/rtp-phone.js';
+import { startReceiver } from './helpers/receiver.js';
+import { verifySignature } from '../src/notify/signature.js';
+import { loadPromptSet, SHIPPED_PROMPTS_DIR } from '../src/ivr/prompts.js';
+import { GREETING, PHRASES, sayAmount } from '../src/ivr/say/index.js';
+import { parseWav } from '../src/telephony/media/wav.js';
+import { encode } from '../src/telephony/media/g711.js';
+
+/**
+ * A payment from a merchant's POST to a charged bill through a real SIP call: `serve`'s daemon with
+ * the embedded engine calls sipp playing the consumer's phone, which keys the PIN.
+ */
+/** A clip as the phone should hear it: its samples in G.711 μ-law. */
+const ulaw = (file: string) => Buffer.from(encode('PCMU', parseWav(readFileSync(file), file)));
+
+describe('end to end: payment authorized by a real call', { timeout: 90_000 }, () => {
+  let w: TestWorld | undefined;
+  let sipp: Sipp | undefined;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    await w?.close();
+    await sipp?.stop();
+    for (const c of cleanups.splice(0)) await c();
+    w = undefined;
+    sipp = undefined;
+  });
+
+  async function world(phone: Sipp, env: Record<string, string> = {}): Promise<TestWorld> {
+    w = await startWorld({
+      CALLPAY_TELEPHONY_SIP_BIND_PORT: '0',
+      CALLPAY_TELEPHONY_SIP_REQUEST_URI: `sip:{number}@127.0.0.1:${phone.port}`,
+      CALLPAY_TELEPHONY_RTP_PORT_MIN: '34000',
+      CALLPAY_TELEPHONY_RTP_PORT_MAX: '34999',
+      CALLPAY_TELEPHONY_SIP_RING_TIMEOUT_MS: '5000',
+      CALLPAY_IVR_RETRY_DELAY_MS: '300',
+      CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '2000',
+      CALLPAY_IVR_INTER_DIGIT_TIMEOUT_MS: '2000',
+      ...env,
+    }, { configuredEngine: true });
+    return w;
+  }
+
+  async function pcapPhone(scenario: string, digits: string, extra: Partial<Parameters<typeof startSipp>[0]> = {}): Promise<Sipp> {
+    const dir = join(process.env.TMPDIR ?? '/tmp', `callpay-e2e-${process.pid}-${Date.now()}.pcap`);
+    writeDtmfPcap(dir, { digits, leadMs: 1500, silencePayloadType: 0, gapMs: 150 });
+    sipp = await startSipp({ scenario, pcap: dir, timeoutMs: 40_000, ...extra });
+    return sipp;
+  }
+
+  const pay = (t: TestWorld, login: string, key = t.apiKey) =>
+    t.api('POST', '/v1/payments', { key, idem: `e2e-${Math.random()}`, body: { amount: 15000, currency: 'TWD', reference: 'e2e', description: 'Oyster omelette', return_url: 'https://shop.example/', login_account: login } });
+  const finalOf = (t: TestWorld, id: string, key = t.apiKey) =>
+    eventually(async () => {
+      const p = (await t.api('GET', `/v1/payments/${id}`, { key })).body as { status: string; failure_code: string | null };
+      expect(['succeeded', 'declined', 'failed']).toContain(p.status);
+      return p;
+    }, 30_000);
+
+  it('takes a payment through a real call: PIN keyed, charged once, signed webhook delivered', async () => {
+    const receiver = await startReceiver();
+    cleanups.push(() => receiver.close());
+    const phone = await pcapPhone('answer-dtmf', '482916#');
+    const t = await world(phone);
+    const merchant = JSON.parse((await t.cli(['merchant', 'add', '--name', 'Shilin Stall', '--webhook-url', receiver.url, '--json'])).stdout) as { api_key: string; webhook_secret: string };
+    const account = await enrolPrepaid(t, 'alice', '1000', ['--locale', 'en-US']);
+    const created = await pay(t, 'alice', merchant.api_key);
+    expect(created.body).toMatchObject({ status: 'calling', live: true });
+    const done = await finalOf(t, created.body.id, merchant.api_key);
+    expect(done).toMatchObject({ status: 'succeeded' });
+    expect(t.ctx.ledger.available(account)).toBe(100000 - 15000);
+    expect(t.ctx.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(created.body.id)).toEqual(['hold', 'post']);
+    const attempts = t.ctx.db.prepare('SELECT outcome, sip_status AS sipStatus, digit_count AS digits FROM call_attempts WHERE payment_id = ?').all(created.body.id);
+    expect(attempts).toEqual([{ outcome: 'answered', sipStatus: 200, digits: 7 }]);
+    await eventually(() => expect(receiver.received.length).toBe(1), 10_000);
+    const delivery = receiver.received[0]!;
+    const header = String(delivery.headers['callpay-signature']);
+    expect(verifySignature(header, delivery.body, merchant.webhook_secret, { now: Number(/t=(\d+)/.exec(header)?.[1]) })).toBe(true);
+    expect(JSON.parse(delivery.body)).toMatchObject({ type: 'payment.succeeded', data: { payment: { id: created.body.id, status: 'succeeded', live: true } } });
+    expect((await phone.outcome()).code, phone.logs()).toBe(0);
+  });
+
+  it('declines after three wrong PINs, and on "*"', async () => {
+    const phone = await pcapPhone('answer-dtmf', '1111#2222#3333#');
+    const t = await world(phone);
+    const account = await enrolPrepaid(t, 'alice', '1000');
+    const created = await pay(t, 'alice');
+    expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'declined', failure_code: 'wrong_pin' });
+    expect(t.ctx.ledger.available(account)).toBe(100000);
+    expect(t.ctx.db.prepare('SELECT count(*) FROM pin_failures').pluck().get()).toBe(3);
+    await phone.stop();
+
+    sipp = await pcapPhone('answer-dtmf', '*');
+    await w?.close();
+    w = undefined;
+    const t2 = await world(sipp);
+    await enrolPrepaid(t2, 'bob', '1000');
+    const star = await pay(t2, 'bob');
+    expect(await finalOf(t2, star.body.id)).toMatchObject({ status: 'declined', failure_code: 'consumer_declined' });
+  });
+
+  it('retries a busy phone and succeeds when it answers', async () => {
+    const phone = await pcapPhone('busy-then-answer', '482916#', { calls: 2 });
+    const t = await world(phone);
+    await enrolPrepaid(t, 'alice', '1000');
+    const created = await pay(t, 'alice');
+    expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'succeeded' });
+    const attempts = t.ctx.db.prepare('SELECT attempt, outcome, sip_status AS sipStatus FROM call_attempts WHERE payment_id = ? ORDER BY attempt').all(created.body.id);
+    expect(attempts).toEqual([{ attempt: 1, outcome: 'busy', sipStatus: 486 }, { attempt: 2, outcome: 'answered', sipStatus: 200 }]);
+  });
+
+  it('fails with no_answer when the phone never answers (CANCEL after the ring timeout, retries included)', async () => {
+    sipp = await startSipp({ scenario: 'ring-forever', calls: 2, timeoutMs: 40_000 });
+    const t = await world(sipp, { CALLPAY_IVR_RETRY_ATTEMPTS: '1' });
+    await enrolPrepaid(t, 'alice', '1000');
+    const created = await pay(t, 'alice');
+    expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'failed', failure_code: 'no_answer' });
+    expect(t.ctx.db.prepare('SELECT count(*) FROM call_attempts WHERE payment_id = ?').pluck().get(created.body.id)).toBe(2);
+  });
+
+  it('never dials a locked consumer', async () => {
+    sipp = await startSipp({ scenario: 'busy', timeoutMs: 10_000 });
+    const t = await world(sipp);
+    await enrolPrepaid(t, 'alice', '1000');
+    await t.cli(['consumer', 'lock', 'alice']);
+    const created = await pay(t, 'alice');
+    expect(created.body).toMatchObject({ status: 'declined', failure_code: 'consumer_locked' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sipp.messages()).not.toContain('INVITE');
+  });
+
+  it('fails with the reason when the phone hangs up during the announcement', async () => {
+    sipp = await startSipp({ scenario: 'hangup-during-playback', vars: { hangup_after_ms: '700' }, timeoutMs: 20_000 });
+    const t = await world(sipp);
+    await enrolPrepaid(t, 'alice', '1000');
+    const created = await pay(t, 'alice');
+    expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'failed', failure_code: 'hung_up' });
+    const transitions = (await t.api('GET', `/v1/payments/${created.body.id}/transitions`)).body.data as Array<{ to: string; reason: string }>;
+    expect(transitions.at(-1)).toMatchObject({ to: 'failed', reason: 'call: hung_up' });
+  });
+
+  it.each(['en-US', 'zh-TW'] as const)('plays the announcement clip by clip (%s), as the phone records it', async (locale) => {
+    const rtp = await openRtpPhone();
+    cleanups.push(() => rtp.close());
+    sipp = await startSipp({ scenario: 'answer-capture', vars: { rtp_port: String(rtp.port) }, timeoutMs: 40_000 });
+    const t = await world(sipp);
+    await enrolPrepaid(t, 'alice', '1000', ['--locale', locale]);
+    const merchant = JSON.parse((await t.cli(['merchant', 'add', '--name', 'Stall', '--json'])).stdout) as { api_key: string; voice_clip: string };
+    const created = await pay(t, 'alice', merchant.api_key);
+
+    const prompts = await loadPromptSet(SHIPPED_PROMPTS_DIR, locale);
+    const announcement = [...GREETING.map((c) => prompts.clip(c)), merchant.voice_clip, prompts.clip(PHRASES.requestsPaymentOf),
+      ...sayAmount(15000, 'TWD', locale).map((c) => prompts.clip(c)), prompts.clip(PHRASES.enterPin)];
+    const expected = Buffer.concat(announcement.map((file) => ulaw(file)));
+    // Everything up to the end of the PIN prompt, then key the PIN.
+    await eventually(() => expect(rtp.packets.filter((p) => p.payloadType === 0).length * 160).toBeGreaterThan(expected.length + 1600), 30_000);
+    await rtp.sendDigits('482916#');
+    expect(await finalOf(t, created.body.id, merchant.api_key)).toMatchObject({ status: 'succeeded' });
+
+    const audio = rtp.packets.filter((p) => p.payloadType === 0).sort((a, b) => a.sequence - b.sequence);
+    const stream = Buffer.concat(audio.map((p) => p.payload));
+    // The announcement and the prompt are two plays: each is its clips back to back, byte for byte.
+    const announced = Buffer.concat(announcement.slice(0, -1).map((file) => ulaw(file)));
+    const at = stream.indexOf(announced);
+    expect(at, 'announcement clips contiguous in the received stream').toBeGreaterThanOrEqual(0);
+    const pinPrompt = ulaw(announcement.at(-1)!);
+    expect(stream.indexOf(pinPrompt, at + announced.length)).toBeGreaterThan(at);
+  });
+});
