@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
+import type { AuthorizationRequest } from '../src/payments/ports.js';
 
 const order = (extra: Record<string, unknown> = {}) => ({
   amount: 15000, currency: 'TWD', reference: 'order-1', description: 'Oyster omelette', return_url: 'https://shop.example/done', ...extra,
@@ -162,6 +163,29 @@ describe('merchant API', () => {
     expect(p.body).toMatchObject({ status: 'declined', failure_code: 'credit_limit_exceeded' });
     expect(w.engine.requests.length).toBe(calls);
     expect(w.ctx.db.prepare('SELECT count(*) FROM transfers WHERE payment_id IN (?, ?)').pluck().get(r.body.id, p.body.id)).toBe(0);
+  });
+
+  it('locks the consumer after five wrong PINs across calls; an operator unlocks', async () => {
+    await enrolPrepaid(w, 'forgetful', '1000');
+    const wrongTimes = (n: number) => async (req: AuthorizationRequest) => {
+      let last = 'wrong';
+      for (let i = 0; i < n && last === 'wrong'; i++) last = await req.verifyPin('000000');
+      return { kind: last === 'locked' ? 'locked' : 'wrong_pin' } as const;
+    };
+    w.engine.script.push(wrongTimes(3));
+    const first = await w.api('POST', '/v1/payments', { body: order({ login_account: 'forgetful' }), idem: idem() });
+    await eventually(async () => expect((await w.api('GET', `/v1/payments/${first.body.id}`)).body.failure_code).toBe('wrong_pin'));
+    w.engine.script.push(wrongTimes(3));
+    const second = await w.api('POST', '/v1/payments', { body: order({ login_account: 'forgetful' }), idem: idem() });
+    await eventually(async () => expect((await w.api('GET', `/v1/payments/${second.body.id}`)).body.failure_code).toBe('consumer_locked'));
+    expect(JSON.parse((await w.cli(['consumer', 'show', 'forgetful', '--json'])).stdout).status).toBe('locked');
+    const calls = w.engine.requests.length;
+    expect((await w.api('POST', '/v1/payments', { body: order({ login_account: 'forgetful' }), idem: idem() })).body.failure_code).toBe('consumer_locked');
+    expect(w.engine.requests.length).toBe(calls);
+    await w.cli(['consumer', 'unlock', 'forgetful']);
+    w.engine.script.push(async (req) => ((await req.verifyPin('482916')) === 'ok' ? { kind: 'approved' } : { kind: 'wrong_pin' }));
+    const fourth = await w.api('POST', '/v1/payments', { body: order({ login_account: 'forgetful' }), idem: idem() });
+    await eventually(async () => expect((await w.api('GET', `/v1/payments/${fourth.body.id}`)).body.status).toBe('succeeded'));
   });
 
   it('never calls a locked consumer', async () => {
