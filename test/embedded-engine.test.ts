@@ -150,3 +150,27 @@ describe('embedded call engine against sipp', () => {
     expect((await s.outcome()).code, s.logs()).toBe(0);
   });
 });
+
+describe('callpay call test', () => {
+  it('places a test call and prints outcome and timings, never the digits', async () => {
+    const { runCli } = await import('./helpers/cli.js');
+    const dir = tempDir();
+    const phone = await startSipp({ scenario: 'answer-info', vars: { info_digits: '4411' }, timeoutMs: 20_000 });
+    try {
+      await runCli(['init'], { cwd: dir.path });
+      const env = { CALLPAY_TELEPHONY_SIP_REQUEST_URI: `sip:{number}@127.0.0.1:${phone.port}`, CALLPAY_TELEPHONY_SIP_BIND_PORT: '0' };
+      const r = await runCli(['call', 'test', '--number', '+886912345678', '--digits', '4', '--json'], { cwd: dir.path, env });
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as Record<string, unknown>;
+      expect(out).toMatchObject({ outcome: 'answered', digits_received: 4, input: 'max_digits' });
+      expect(r.stdout + r.logs).not.toContain('4411');
+      expect(r.stdout + r.logs).not.toContain('912345678');
+      const bad = await runCli(['call', 'test', '--number', '12345'], { cwd: dir.path, env });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('number');
+    } finally {
+      await phone.stop();
+      dir.remove();
+    }
+  });
+});
