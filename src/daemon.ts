@@ -8,6 +8,7 @@ import { EventRepository } from './store/events.js';
 import { WebhookSecretRepository } from './store/webhook-secrets.js';
 import { PaymentCore } from './payments/service.js';
 import { CallRunner } from './payments/calls.js';
+import { ProgressHub } from './payments/progress.js';
 import { Sweeper } from './payments/sweeper.js';
 import { createAuthorizer } from './payments/authorizer.js';
 import type { CallAuthorizer } from './payments/ports.js';
@@ -23,6 +24,7 @@ export interface Daemon {
   calls: CallRunner;
   sweeper: Sweeper;
   dispatcher: WebhookDispatcher;
+  progress: ProgressHub;
   payments: PaymentRepository;
   events: EventRepository;
   /** Stops accepting, finishes in-flight work (calls, deliveries), then closes the stores. */
@@ -50,9 +52,11 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     expiresInSeconds: config.payments.expiresInSeconds,
     live: authorizer.live,
   });
+  const progress = new ProgressHub(clock);
   const calls = new CallRunner({
     core, payments, consumers: ctx.consumers, merchants: ctx.merchants, authorizer, hasher: ctx.hasher, log,
     calls: new CallRepository(db, clock),
+    progress,
     lockout: { attempts: config.ivr.lockoutAttempts, windowMs: config.ivr.lockoutWindowHours * 3_600_000 },
     crashAfterApproval: config.debug.crashAfterApproval,
   });
@@ -103,7 +107,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
   let stopping: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}`,
-    server, core, calls, sweeper, dispatcher, payments, events,
+    server, core, calls, sweeper, dispatcher, progress, payments, events,
     stop() {
       stopping ??= (async () => {
         ready = false;

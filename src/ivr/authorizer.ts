@@ -31,10 +31,12 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
       const attempts = 1 + d.retryAttempts;
       for (let attempt = 1; ; attempt++) {
         const log = req.log.child({ attempt });
-        const dial = await d.engine.dial({ number: req.phone, log, signal: req.signal });
+        req.onProgress({ type: 'dialing', attempt });
+        const dial = await d.engine.dial({ number: req.phone, log, signal: req.signal, onRinging: () => req.onProgress({ type: 'ringing', attempt }) });
         if (dial.kind === 'answered') {
           const { call } = dial;
           req.onAttempt(attempt, call.record());
+          req.onProgress({ type: 'answered', attempt });
           let outcome: CallOutcome;
           try {
             outcome = await runAuthorizationScript(call, {
@@ -57,7 +59,9 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
         req.onAttempt(attempt, dial.record);
         const retryable = dial.kind === 'busy' || dial.kind === 'no_answer';
         const nextAt = d.now().getTime() + d.retryDelayMs;
-        if (!retryable || attempt >= attempts || nextAt >= req.deadline.getTime() || req.signal.aborted) {
+        const last = !retryable || attempt >= attempts || nextAt >= req.deadline.getTime() || req.signal.aborted;
+        req.onProgress({ type: 'not_answered', attempt, outcome: dial.kind, retryInMs: last ? null : d.retryDelayMs });
+        if (last) {
           log.info({ outcome: dial.kind, sipStatus: dial.sipStatus }, 'call not answered');
           return dial.kind === 'failed' ? { kind: 'failed', reason: dial.reason, ...(dial.sipStatus ? { sipStatus: dial.sipStatus } : {}) } : ({ kind: NOT_ANSWERED[dial.kind] } as CallOutcome);
         }

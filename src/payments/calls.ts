@@ -4,6 +4,7 @@ import type { ConsumerRepository } from '../store/consumers.js';
 import type { MerchantRepository } from '../store/merchants.js';
 import type { PaymentRepository } from '../store/payments.js';
 import type { CallRepository } from '../store/calls.js';
+import type { ProgressHub } from './progress.js';
 import type { CallAuthorizer, CallOutcome, PinCheck } from './ports.js';
 import type { PaymentCore } from './service.js';
 import type { FailureCode } from '../domain/payment.js';
@@ -16,6 +17,7 @@ export interface CallRunnerDeps {
   authorizer: CallAuthorizer;
   hasher: SecretHasher;
   calls: CallRepository;
+  progress: ProgressHub;
   log: Logger;
   /** Wrong PINs (across calls) within the window that lock the consumer. */
   lockout: { attempts: number; windowMs: number };
@@ -96,8 +98,13 @@ export class CallRunner {
         amount: payment.amount,
         currency: payment.currency,
         deadline: new Date(payment.expiresAt),
-        verifyPin: (pin) => this.verifyPin(consumer.id, paymentId, pin),
+        verifyPin: async (pin) => {
+          const result = await this.verifyPin(consumer.id, paymentId, pin);
+          this.d.progress.publish(paymentId, { type: 'pin', result });
+          return result;
+        },
         onAttempt: (attempt, record) => this.d.calls.recordAttempt(paymentId, attempt, record),
+        onProgress: (progress) => this.d.progress.publish(paymentId, progress),
         log,
         signal,
       });

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { Locale } from '../domain/consumer.js';
 import type { CallRecord } from '../telephony/engine.js';
+import type { CallProgress } from './progress.js';
 
 /** What the payment service hands the telephone side for one authorization call. */
 export interface AuthorizationRequest {
@@ -22,6 +23,8 @@ export interface AuthorizationRequest {
   verifyPin(pin: string): Promise<PinCheck>;
   /** Called with each dial attempt's call record, as it starts and when it ends. */
   onAttempt(attempt: number, record: CallRecord): void;
+  /** Call progress for the consumer's checkout page (dialing, ringing, answered, not answered). */
+  onProgress(progress: CallProgress): void;
   log: Logger;
   signal: AbortSignal;
 }

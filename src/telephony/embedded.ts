@@ -63,6 +63,7 @@ async function dial(ua: SipUserAgent, media: MediaEngine, opts: EmbeddedEngineOp
       credentials,
       ringTimeoutMs: req.ringTimeoutMs ?? opts.sip.ringTimeoutMs,
       ...(req.signal ? { signal: req.signal } : {}),
+      ...(req.onRinging ? { onProvisional: onceRinging(req.onRinging) } : {}),
       log: req.log,
     });
   } catch (e) {
@@ -82,6 +83,15 @@ async function dial(ua: SipUserAgent, media: MediaEngine, opts: EmbeddedEngineOp
     payloadType: result.media.payloadType, telephoneEventPt: result.media.telephoneEventPt,
   });
   return { kind: 'answered', call: new EmbeddedCall(result.callId, result.dialog, session, req, startedAt) };
+}
+
+function onceRinging(cb: () => void): (p: { status: number }) => void {
+  let rang = false;
+  return (p) => {
+    if (rang || (p.status !== 180 && p.status !== 183)) return;
+    rang = true;
+    cb();
+  };
 }
 
 /** One answered call: digits from RTP and SIP INFO feed one collector; BYE from either side ends it. */

@@ -20,6 +20,8 @@ export interface DialRequest {
   signal?: AbortSignal;
   /** Overrides the configured ring timeout (ms). */
   ringTimeoutMs?: number;
+  /** Called on the first 180/183: the phone is ringing. */
+  onRinging?: () => void;
 }
 
 export type NotAnswered = 'busy' | 'no_answer' | 'rejected' | 'failed';
