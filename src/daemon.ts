@@ -16,6 +16,7 @@ import { STRICT_CEILINGS } from './domain/policy.js';
 import { IdempotencyStore } from './intake/idempotency.js';
 import { createIntakeApp } from './intake/app.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './notify/dispatcher.js';
+import { createCheckout, checkoutPath } from './checkout/index.js';
 
 export interface Daemon {
   url: string;
@@ -66,9 +67,10 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     idempotencyRetentionDays: config.payments.idempotencyRetentionDays,
     callGraceMs: opts.callGraceMs ?? 300_000,
   });
+  const webhookSecrets = new WebhookSecretRepository(db, ctx.keyring, clock);
   const dispatcher = createWebhookDispatcher({
     db, clock, log,
-    secrets: new WebhookSecretRepository(db, ctx.keyring, clock),
+    secrets: webhookSecrets,
     timeoutMs: config.webhooks.timeoutMs,
     pollIntervalMs: config.webhooks.pollIntervalMs,
   });
@@ -76,6 +78,11 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
 
   let ready = false;
   const publicUrl = config.http.publicUrl.replace(/\/$/, '');
+  const checkout = createCheckout({
+    core, calls, payments, progress, webhookSecrets, clock, log, publicUrl,
+    consumers: ctx.consumers, accounts: ctx.accounts, merchants: ctx.merchants, hasher: ctx.hasher, keyring: ctx.keyring,
+    defaultCurrency: config.currency,
+  });
   const app = createIntakeApp({
     db, core, calls, payments, events, log, clock,
     merchants: ctx.merchants,
@@ -83,11 +90,12 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     defaultCurrency: config.currency,
     rateLimit: config.rateLimit,
     api: {
-      checkoutUrl: (id) => `${publicUrl}/checkout/${id}?token=${ctx.keyring.mac('checkout', id).toString('base64url')}`,
+      checkoutUrl: (id) => `${publicUrl}${checkoutPath(ctx.keyring, id)}`,
       pollIntervalSeconds: config.payments.pollIntervalSeconds,
       now: clock,
     },
     ready: () => ready,
+    checkout: checkout.router,
   });
   const server = createServer(app);
   server.keepAliveTimeout = 5_000;
@@ -112,6 +120,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
       stopping ??= (async () => {
         ready = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        checkout.close();
         server.closeIdleConnections();
         await calls.drain(60_000);
         await Promise.all([sweeper.stop(), dispatcher.stop(), closed]);

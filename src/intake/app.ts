@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { MerchantRepository } from '../store/merchants.js';
@@ -18,6 +18,8 @@ export interface IntakeDeps extends PaymentRoutesDeps {
   rateLimit: { perSecond: number; burst: number };
   /** Readiness: false while starting or stopping. */
   ready(): boolean;
+  /** The consumer's checkout pages and payment-QR landing (src/checkout), if served. */
+  checkout?: Router;
 }
 
 export function createIntakeApp(d: IntakeDeps): Express {
@@ -47,6 +49,7 @@ export function createIntakeApp(d: IntakeDeps): Express {
   v1.use(paymentRoutes(d));
   v1.use(eventRoutes(d.events));
   app.use('/v1', v1);
+  if (d.checkout) app.use(d.checkout);
 
   app.use((req, _res, next) => next(new CallpayError('not_found', `route: no ${req.method} ${req.path}`, 'path')));
   app.use(errorHandler(d.log));

@@ -1,0 +1,146 @@
+import type { Request, Response } from 'express';
+import type { Logger } from '../log.js';
+import type { Clock } from '../store/db.js';
+import type { Payment, PaymentRepository } from '../store/payments.js';
+import type { ConsumerRepository } from '../store/consumers.js';
+import type { AccountRepository } from '../store/accounts.js';
+import type { MerchantRepository } from '../store/merchants.js';
+import type { WebhookSecretRepository } from '../store/webhook-secrets.js';
+import type { SecretHasher } from '../crypto/secret-hasher.js';
+import type { PaymentCore } from '../payments/service.js';
+import type { CallRunner } from '../payments/calls.js';
+import type { ProgressHub } from '../payments/progress.js';
+import { FINAL_STATUSES, type PaymentStatus } from '../domain/payment.js';
+import { phoneEnding } from '../domain/phone.js';
+import { AttemptLimiter, type WindowLimit } from './limiter.js';
+import { StreamRegistry } from './events.js';
+import { cookieNames, type CookieNames, type Mac } from './tokens.js';
+import { pageLang, sendHtml } from './http.js';
+import { messagePage, type Shell, type Step } from './views.js';
+import { STRINGS, type Lang } from './i18n.js';
+
+export interface CheckoutLimits {
+  /** Failed password attempts per login account, and per client address (IPv6: per /64). */
+  passwordPerLogin: WindowLimit;
+  passwordPerAddress: WindowLimit;
+  /** Refused login attempts per login account typed, and per client address. */
+  loginPerLogin: WindowLimit;
+  loginPerAddress: WindowLimit;
+  /** Payments created from payment QRs per client address. */
+  payPerAddress: WindowLimit;
+  /** Concurrent server-sent event streams, in all and per payment. */
+  streams: { total: number; perPayment: number };
+}
+
+const FIFTEEN_MINUTES = 15 * 60_000;
+
+export const DEFAULT_LIMITS: CheckoutLimits = {
+  passwordPerLogin: { max: 5, windowMs: FIFTEEN_MINUTES },
+  passwordPerAddress: { max: 20, windowMs: FIFTEEN_MINUTES },
+  loginPerLogin: { max: 10, windowMs: FIFTEEN_MINUTES },
+  loginPerAddress: { max: 20, windowMs: FIFTEEN_MINUTES },
+  payPerAddress: { max: 30, windowMs: FIFTEEN_MINUTES },
+  streams: { total: 1000, perPayment: 4 },
+};
+
+export interface CheckoutDeps {
+  core: PaymentCore;
+  calls: CallRunner;
+  payments: PaymentRepository;
+  progress: ProgressHub;
+  consumers: ConsumerRepository;
+  accounts: AccountRepository;
+  merchants: MerchantRepository;
+  webhookSecrets: WebhookSecretRepository;
+  hasher: SecretHasher;
+  keyring: Mac;
+  clock: Clock;
+  log: Logger;
+  /** Base URL consumers reach callpay at (no trailing slash). */
+  publicUrl: string;
+  defaultCurrency: string;
+  limits?: Partial<CheckoutLimits>;
+}
+
+export interface StatusJson {
+  status: PaymentStatus;
+  step: Step;
+  failure_code: string | null;
+  phone_ending: string | null;
+  expires_in: number;
+}
+
+/** Shared by the checkout, events and QR routes: deps, limiters, cookies, and the payment as shown. */
+export class CheckoutContext {
+  readonly limits: CheckoutLimits;
+  readonly cookies: CookieNames;
+  readonly streams: StreamRegistry;
+  readonly limiter: { passwordLogin: AttemptLimiter; passwordAddress: AttemptLimiter; loginLogin: AttemptLimiter; loginAddress: AttemptLimiter; payAddress: AttemptLimiter };
+
+  constructor(
+    readonly d: CheckoutDeps,
+    readonly assets: Shell['assets'],
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...d.limits };
+    this.cookies = cookieNames(d.publicUrl);
+    this.streams = new StreamRegistry(this.limits.streams);
+    const make = (l: WindowLimit) => new AttemptLimiter(l, d.clock);
+    this.limiter = {
+      passwordLogin: make(this.limits.passwordPerLogin),
+      passwordAddress: make(this.limits.passwordPerAddress),
+      loginLogin: make(this.limits.loginPerLogin),
+      loginAddress: make(this.limits.loginPerAddress),
+      payAddress: make(this.limits.payPerAddress),
+    };
+  }
+
+  shell(lang: Lang, langHref?: (l: Lang) => string): Shell {
+    return { lang, assets: this.assets, ...(langHref ? { langHref } : {}) };
+  }
+
+  /**
+   * The payment as the page must show it. One whose time is up but that the sweeper has not reached
+   * yet is expired here, the same way the sweeper would (a call in progress keeps its grace period).
+   */
+  current(id: string): Payment | undefined {
+    const p = this.d.payments.find(id);
+    if (!p || (p.status !== 'requires_consumer' && p.status !== 'requires_password')) return p;
+    if (Date.parse(p.expiresAt) > this.d.clock().getTime()) return p;
+    try {
+      return this.d.core.end(p, 'expired', null, 'expired before authorization').payment;
+    } catch (e) {
+      this.d.log.warn({ paymentId: id, err: e }, 'checkout: expiry skipped (state changed meanwhile)');
+      return this.d.payments.find(id);
+    }
+  }
+
+  expiresIn(p: Payment): number {
+    if (FINAL_STATUSES.has(p.status)) return 0;
+    return Math.max(0, Math.floor((Date.parse(p.expiresAt) - this.d.clock().getTime()) / 1000));
+  }
+
+  /** Only the last two digits of the enrolled number, and only while it is being called. */
+  phoneEnding(p: Payment): string | null {
+    if (p.status !== 'calling' || !p.consumerId) return null;
+    const consumer = this.d.consumers.find(p.consumerId);
+    return consumer ? phoneEnding(consumer.phone) : null;
+  }
+
+  statusJson(p: Payment): StatusJson {
+    return { status: p.status, step: stepOf(p.status), failure_code: p.failureCode, phone_ending: this.phoneEnding(p), expires_in: this.expiresIn(p) };
+  }
+
+  /** The one "not found" page: unknown payment, missing token and wrong token look the same. */
+  notFound(req: Request, res: Response): void {
+    const lang = pageLang(req, res, this.cookies);
+    const t = STRINGS[lang];
+    sendHtml(res, 404, messagePage(this.shell(lang), { title: t.notFoundTitle, message: t.notFound }));
+  }
+}
+
+export function stepOf(status: PaymentStatus): Step {
+  if (status === 'requires_consumer') return 'login';
+  if (status === 'requires_password') return 'password';
+  if (status === 'calling') return 'calling';
+  return 'result';
+}
