@@ -52,6 +52,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     ceilings: (currency) => config.policy.ceilings[currency as keyof typeof config.policy.ceilings] ?? STRICT_CEILINGS,
     expiresInSeconds: config.payments.expiresInSeconds,
     live: authorizer.live,
+    callCaps: { perConsumerPerHour: config.ivr.maxCallsPerConsumerPerHour, perMerchantPerHour: config.ivr.maxCallsPerMerchantPerHour },
   });
   const progress = new ProgressHub(clock);
   const calls = new CallRunner({

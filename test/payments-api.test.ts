@@ -316,6 +316,30 @@ describe('merchant API', () => {
   });
 });
 
+describe('toll-fraud caps', () => {
+  it('declines payments past the calls per consumer per hour, before any call', async () => {
+    const w = await startWorld({ CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '2' });
+    try {
+      await enrolPrepaid(w, 'alice', '1000');
+      for (let i = 0; i < 2; i++) {
+        w.engine.script.push({ kind: 'declined' });
+        const r = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice' }), idem: idem() });
+        expect(r.body.status).toBe('calling');
+        await eventually(async () => expect((await w.api('GET', `/v1/payments/${r.body.id}`)).body.status).toBe('declined'));
+      }
+      const third = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice' }), idem: idem() });
+      expect(third.body).toMatchObject({ status: 'declined', failure_code: 'call_limit_exceeded' });
+      expect(w.engine.requests).toHaveLength(2);
+      w.clock.advance(3_601_000);
+      w.engine.script.push({ kind: 'approved' });
+      const later = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice' }), idem: idem() });
+      expect(later.body.status).toBe('calling');
+    } finally {
+      await w.close();
+    }
+  });
+});
+
 describe('rate limit', () => {
   it('answers 429 with Retry-After past the per-merchant limit', async () => {
     const w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '3', CALLPAY_RATE_LIMIT_PER_SECOND: '1' });

@@ -138,6 +138,9 @@ export const configSchema = section({
     lockoutWindowHours: intIn(1, 720),
     /** Further dial attempts after busy or no answer, and the pause before each, within the payment's expiry. */
     retryAttempts: intIn(0, 10),
+    /** Toll-fraud caps on authorization calls in a rolling hour; above them payments are declined. */
+    maxCallsPerConsumerPerHour: intIn(1, 1000),
+    maxCallsPerMerchantPerHour: intIn(1, 1_000_000),
     retryDelayMs: intIn(0, 600_000),
     /** Directory of prompt sets (<dir>/<locale>/manifest.json); null = the shipped prompts. */
     promptsDir: z.string().min(1).nullable(),

@@ -36,6 +36,6 @@ export function assertTransition(paymentId: string, from: PaymentStatus, to: Pay
 /** Why a payment did not succeed: a stable code the merchant can switch on. */
 export const FAILURE_CODES = [
   'insufficient_funds', 'credit_limit_exceeded', 'consumer_declined', 'wrong_pin', 'no_input', 'consumer_locked',
-  'consumer_unavailable', 'busy', 'no_answer', 'call_failed', 'hung_up', 'interrupted', 'password_failed',
+  'consumer_unavailable', 'call_limit_exceeded', 'busy', 'no_answer', 'call_failed', 'hung_up', 'interrupted', 'password_failed',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];

@@ -34,6 +34,8 @@ export interface PaymentCoreDeps {
   expiresInSeconds: number;
   /** False when the configured engine places no real call. */
   live: boolean;
+  /** Toll-fraud caps: authorization calls per consumer and per merchant in a rolling hour. */
+  callCaps: { perConsumerPerHour: number; perMerchantPerHour: number };
 }
 
 /** What happened when a consumer was identified: whether the caller must now place the call. */
@@ -127,6 +129,11 @@ export class PaymentCore {
       const hold = this.d.ledger.hold({ paymentId, merchantId: payment.merchantId, billableAccountId: accountId, amount: payment.amount, currency: payment.currency });
       if (!hold.ok) return this.end(payment, 'declined', hold.code, `${hold.code} before any call`, identified);
       if (decision.steps.includes('call')) {
+        const capped = this.callCapReached(payment.merchantId, identified.consumerId ?? payment.consumerId);
+        if (capped) {
+          this.d.ledger.void(paymentId);
+          return this.end(payment, 'declined', 'call_limit_exceeded', capped, identified);
+        }
         return { payment: this.d.payments.transition(paymentId, 'calling', `${why}; hold placed, calling`, identified), callNeeded: true };
       }
       return { payment: this.charge(paymentId, `${why}; no call needed at this amount`, identified), callNeeded: false };
@@ -185,6 +192,19 @@ export class PaymentCore {
       this.d.events.append(done.merchantId, 'refund.succeeded', done.id, { ...paymentEventData(done), refund: { id: refundId, amount: value, reason } });
       return { payment: done, refundId, amount: value };
     });
+  }
+
+  /** Why no further call may be placed now, or null. */
+  private callCapReached(merchantId: string, consumerId: string | null): string | null {
+    const since = new Date(this.d.clock().getTime() - 3_600_000);
+    const caps = this.d.callCaps;
+    if (consumerId && this.d.payments.callsStartedSince({ consumerId }, since) >= caps.perConsumerPerHour) {
+      return `call cap: ${caps.perConsumerPerHour} calls to this consumer in the last hour`;
+    }
+    if (this.d.payments.callsStartedSince({ merchantId }, since) >= caps.perMerchantPerHour) {
+      return `call cap: ${caps.perMerchantPerHour} calls for this merchant in the last hour`;
+    }
+    return null;
   }
 
   private tx<T>(fn: () => T): T {

@@ -201,6 +201,18 @@ export class PaymentRepository {
     return (this.db.prepare("SELECT * FROM payments WHERE status = 'calling' ORDER BY id").all() as PaymentRow[]).map(fromRow);
   }
 
+  /** Authorization calls started since `since` for a consumer or a merchant (the toll-fraud caps). */
+  callsStartedSince(by: { consumerId: string } | { merchantId: string }, since: Date): number {
+    const column = 'consumerId' in by ? 'p.consumer_id' : 'p.merchant_id';
+    return this.db
+      .prepare(
+        `SELECT count(*) FROM payments p JOIN payment_transitions t ON t.payment_id = p.id
+         WHERE ${column} = ? AND t.to_status = 'calling' AND t.from_status IS NOT 'calling' AND t.created_at > ?`,
+      )
+      .pluck()
+      .get('consumerId' in by ? by.consumerId : by.merchantId, since.toISOString()) as number;
+  }
+
   /** Sum and count of call-less successes since the consumer's last success authorized by call. */
   frictionlessUsage(consumerId: string): FrictionlessUsage {
     const called = `EXISTS (SELECT 1 FROM json_each(p.decision, '$.steps') WHERE value = 'call')`;

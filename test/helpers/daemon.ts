@@ -41,7 +41,8 @@ export interface TestWorld {
  */
 export async function startWorld(env: Record<string, string> = {}, opts: { configuredEngine?: boolean } = {}): Promise<TestWorld> {
   const tmp = tempDir();
-  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', ...env };
+  // Tests place many calls to one consumer; the toll-fraud cap has its own test.
+  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '1000', ...env };
   const cli = (args: string[], stdin?: string) => runCli(args, { cwd: tmp.path, env: fullEnv, ...(stdin === undefined ? {} : { stdin }) });
   await cli(['init']);
   const merchant = JSON.parse((await cli(['merchant', 'add', '--name', 'Night Market Stall 12', '--json'])).stdout) as { id: string; api_key: string };
