@@ -83,6 +83,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     core, calls, payments, progress, webhookSecrets, clock, log, publicUrl,
     consumers: ctx.consumers, accounts: ctx.accounts, merchants: ctx.merchants, hasher: ctx.hasher, keyring: ctx.keyring,
     defaultCurrency: config.currency,
+    timeZone: config.billing.timeZone,
   });
   const app = createIntakeApp({
     db, core, calls, payments, events, log, clock,

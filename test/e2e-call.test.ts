@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
@@ -48,7 +49,8 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
   }
 
   async function pcapPhone(scenario: string, digits: string, extra: Partial<Parameters<typeof startSipp>[0]> = {}): Promise<Sipp> {
-    const dir = join(process.env.TMPDIR ?? '/tmp', `callpay-e2e-${process.pid}-${Date.now()}.pcap`);
+    const dir = join(tmpdir(), `callpay-e2e-${process.pid}-${Date.now()}.pcap`);
+    cleanups.push(async () => rmSync(dir, { force: true }));
     writeDtmfPcap(dir, { digits, leadMs: 1500, silencePayloadType: 0, gapMs: 150 });
     sipp = await startSipp({ scenario, pcap: dir, timeoutMs: 40_000, ...extra });
     return sipp;

@@ -59,6 +59,8 @@ export interface CheckoutDeps {
   /** Base URL consumers reach callpay at (no trailing slash). */
   publicUrl: string;
   defaultCurrency: string;
+  /** The carrier's time zone (billing.timeZone): times shown to consumers are in it. */
+  timeZone: string;
   limits?: Partial<CheckoutLimits>;
 }
 

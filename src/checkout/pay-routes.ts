@@ -127,7 +127,7 @@ export function payRoutes(c: CheckoutContext): Router {
       amount: payment.amount,
       currency: payment.currency,
       reference: payment.reference,
-      at: formatDateTime(payment.updatedAt, lang, undefined),
+      at: formatDateTime(payment.updatedAt, lang, d.timeZone),
       atIso: payment.updatedAt,
     }));
   });

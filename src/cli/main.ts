@@ -6,6 +6,7 @@ import { registerInit } from './commands/init.js';
 import { registerConsumer } from './commands/consumer.js';
 import { registerAccount } from './commands/account.js';
 import { registerMerchant } from './commands/merchant.js';
+import { registerMerchantQr } from './commands/qr.js';
 import { registerServe } from './commands/serve.js';
 import { registerCall } from './commands/call.js';
 import { registerBill } from './commands/bill.js';
@@ -25,6 +26,7 @@ export function buildProgram(io: CliIo): Command {
   registerConsumer(program, io);
   registerAccount(program, io);
   registerMerchant(program, io);
+  registerMerchantQr(program, io);
   registerServe(program, io);
   registerCall(program, io);
   registerBill(program, io);
