@@ -7,7 +7,7 @@ import { SipDialog, type Dialog } from './dialog.js';
 import { formatHostPort, formatNameAddr, maskUri, parseNameAddr, parseUri, uriDestination, type HostPort } from './headers.js';
 import { getHeader, getHeaders, headerList, type IncomingResponse, type SipRequest } from './message.js';
 import { parseAnswer, type SdpAnswer } from './sdp.js';
-import { topBranch } from './transactions.js';
+import { requestLikeInvite, topBranch } from './transactions.js';
 
 /**
  * One outgoing call attempt (RFC 3261 §13.2): the INVITE, its provisional and final responses,
@@ -156,23 +156,7 @@ export class InviteAttempt {
     this.cancelSent = true;
     const invite = this.currentInvite;
     if (!invite) return;
-    const cancel: SipRequest = {
-      type: 'request',
-      method: 'CANCEL',
-      uri: invite.uri,
-      headers: [
-        ...headerList([
-          ['via', getHeader(invite, 'via')],
-          ['max-forwards', '70'],
-          ['from', getHeader(invite, 'from')],
-          ['to', getHeader(invite, 'to')],
-          ['call-id', this.callId],
-          ['cseq', `${this.seq} CANCEL`],
-        ]),
-        ...getHeaders(invite, 'route').map((value) => ({ name: 'route', value })),
-      ],
-      body: '',
-    };
+    const cancel = requestLikeInvite(invite, 'CANCEL', getHeader(invite, 'to'));
     this.log.debug({ branch: topBranch(invite) }, 'sending CANCEL');
     void this.ctx.core.client.nonInvite(cancel, this.dest).then((res) => this.log.debug({ sipStatus: res?.status ?? null }, 'CANCEL answered'));
     // A UAS that never sends 487 (RFC 2543): after 64*T1 the INVITE counts as cancelled (§9.1).

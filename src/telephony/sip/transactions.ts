@@ -43,19 +43,27 @@ export function topBranch(req: SipRequest): string {
 
 /** ACK for a non-2xx final response: part of the INVITE transaction, same branch (§17.1.1.3). */
 export function ackForNon2xx(invite: SipRequest, res: IncomingResponse): SipRequest {
+  return requestLikeInvite(invite, 'ACK', getHeader(res, 'to'));
+}
+
+/**
+ * A CANCEL (§9.1) or the ACK of a non-2xx (§17.1.1.3) copies the INVITE's Request-URI, top Via,
+ * From, Call-ID, CSeq number and Route; only the To header (the response's, for the ACK) differs.
+ */
+export function requestLikeInvite(invite: SipRequest, method: 'ACK' | 'CANCEL', to: string | undefined): SipRequest {
   const cseq = getHeader(invite, 'cseq')?.split(/\s+/)[0] ?? '1';
   return {
     type: 'request',
-    method: 'ACK',
+    method,
     uri: invite.uri,
     headers: [
       ...headerList([
         ['via', getHeader(invite, 'via')],
         ['max-forwards', '70'],
         ['from', getHeader(invite, 'from')],
-        ['to', getHeader(res, 'to')],
+        ['to', to],
         ['call-id', getHeader(invite, 'call-id')],
-        ['cseq', `${cseq} ACK`],
+        ['cseq', `${cseq} ${method}`],
       ]),
       ...getHeaders(invite, 'route').map((value) => ({ name: 'route', value })),
     ],
