@@ -1,0 +1,126 @@
+// One measurement window while every call of a round is up: RTP send intervals (the media worker's
+// histogram, reset at the window start), CPU, busy shares, event-loop delay, HTTP requests served,
+// and the scheduler's and the whole machine's view.
+import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
+import type { EngineStats } from '../../src/telephony/media/protocol.js';
+import type { Sipp } from '../../test/helpers/sipp.js';
+import { ELD_RESOLUTION_MS } from './config.js';
+import type { CallTrack } from './dialer.js';
+import type { HttpLoad } from './http-load.js';
+import { mediaTap } from './media-tap.js';
+import { machineBusyMs, procCpuMs, schedDelta, threadSched, udpDrops } from './proc-stats.js';
+import { log, sleep } from './util.js';
+
+/** What one measurement window yields. */
+export interface Measured {
+  windowS: number;
+  sustained: number;
+  cpuPerCallPct: number;
+  processCpuPct: number;
+  workerBusyPct: number;
+  mainBusyPct: number;
+  send: EngineStats['sendIntervalMs'];
+  resyncs: number;
+  sessionsAtEnd: number;
+  rtpSent: number;
+  rtpAtPhone: number;
+  eldP50: number;
+  eldP99: number;
+  eldMax: number;
+  sippCpuPct: number;
+  loadCpuPct: number;
+  /** Busy CPU of the whole machine (% of one core; 2 cores = 200), and the part not ours. */
+  machinePct: number;
+  othersPct: number;
+  /** Scheduler view of the media worker's thread and of the main thread (Linux schedstat). */
+  mediaThread: ReturnType<typeof schedDelta>;
+  mainThread: ReturnType<typeof schedDelta>;
+  http: { rps: number; other: number; clientP50: number; clientP99: number; clientErrors: number; firstError: string | null } | null;
+}
+
+/** The result of a round that had no measurement window. */
+export function noWindow(): Measured {
+  return {
+    windowS: 0, sustained: 0, cpuPerCallPct: NaN, processCpuPct: NaN, workerBusyPct: NaN, mainBusyPct: NaN,
+    send: { count: 0, p50: NaN, p99: NaN, max: NaN }, resyncs: 0, sessionsAtEnd: 0, rtpSent: 0, rtpAtPhone: NaN,
+    eldP50: NaN, eldP99: NaN, eldMax: NaN, sippCpuPct: NaN, machinePct: NaN, othersPct: NaN,
+    mediaThread: { cpuPct: NaN, waitMsPerS: NaN, waitUsPerRun: NaN }, mainThread: { cpuPct: NaN, waitMsPerS: NaN, waitUsPerRun: NaN }, loadCpuPct: NaN, http: null,
+  };
+}
+
+/**
+ * Waits until winStart, measures until winEnd. threadsBefore: this process's threads before the
+ * round's engine started (its media worker thread is a new one).
+ */
+export async function measureWindow(label: string, sipp: Sipp, withLoad: HttpLoad | null, answeredTracks: CallTrack[],
+  threadsBefore: Set<number>, winStart: number, winEnd: number): Promise<Measured> {
+  await sleep(winStart - performance.now());
+  log(`${label}: window ${((winEnd - performance.now()) / 1000).toFixed(1)} s`);
+  const worker = mediaTap.worker();
+  const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+  await mediaTap.stats(true); // the interval histogram starts empty now
+  const s0 = await mediaTap.stats(false);
+  eld.enable();
+  const w0: EventLoopUtilization = worker.performance.eventLoopUtilization();
+  const m0 = performance.eventLoopUtilization();
+  const c0 = process.cpuUsage();
+  const sipp0 = procCpuMs(sipp.pid);
+  const load0 = withLoad ? procCpuMs(withLoad.gen.child.pid) : NaN;
+  const drops0 = udpDrops(sipp.mediaPort);
+  const http0 = withLoad ? { ...withLoad.counter } : null;
+  const th0 = threadSched();
+  const busy0 = machineBusyMs();
+  const t1 = performance.now();
+  await sleep(winEnd - performance.now());
+  const s1 = await mediaTap.stats(false);
+  const t2 = performance.now();
+  const th1 = threadSched();
+  const busy1 = machineBusyMs();
+  const dt = t2 - t1;
+  // the media worker's thread: of the threads started with this engine, the one that ran the most
+  let mediaTid: number | undefined;
+  let most = -1;
+  for (const [tid, y] of th1) {
+    const x = th0.get(tid);
+    if (threadsBefore.has(tid) || !x) continue;
+    if (y.cpuNs - x.cpuNs > most) [most, mediaTid] = [y.cpuNs - x.cpuNs, tid];
+  }
+  const cpu = process.cpuUsage(c0);
+  const wElu = worker.performance.eventLoopUtilization(w0);
+  const mElu = performance.eventLoopUtilization(m0);
+  eld.disable();
+  // sustained: answered before the window and still up at its end
+  const sustained = answeredTracks.filter((t) => t.answeredAt! <= t1 && (t.endedAt === null || t.endedAt >= t2)).length;
+  const cpuPct = ((cpu.user + cpu.system) / 1000 / dt) * 100;
+  const sippCpuPct = ((procCpuMs(sipp.pid) - sipp0) / dt) * 100;
+  const loadCpuPct = withLoad ? ((procCpuMs(withLoad.gen.child.pid) - load0) / dt) * 100 : NaN;
+  const machinePct = ((busy1 - busy0) / dt) * 100;
+  return {
+    machinePct,
+    // everything busy on the machine that is not this process, the load generator or sipp: other
+    // people's processes, and kernel work (softirq) not charged to any of them
+    othersPct: machinePct - cpuPct - sippCpuPct - (withLoad ? loadCpuPct : 0),
+    windowS: dt / 1000,
+    sustained,
+    cpuPerCallPct: cpuPct / Math.max(1, sustained),
+    processCpuPct: cpuPct,
+    workerBusyPct: wElu.utilization * 100,
+    mainBusyPct: mElu.utilization * 100,
+    send: s1.sendIntervalMs,
+    resyncs: s1.resyncs - s0.resyncs,
+    sessionsAtEnd: s1.sessions,
+    rtpSent: s1.sent - s0.sent,
+    rtpAtPhone: udpDrops(sipp.mediaPort) - drops0,
+    eldP50: eld.percentile(50) / 1e6,
+    eldP99: eld.percentile(99) / 1e6,
+    eldMax: eld.max / 1e6,
+    mediaThread: schedDelta(th0, th1, mediaTid, dt),
+    mainThread: schedDelta(th0, th1, process.pid, dt),
+    sippCpuPct,
+    loadCpuPct,
+    http: withLoad && http0 ? {
+      rps: ((withLoad.counter.ok - http0.ok) * 1000) / dt, other: withLoad.counter.other - http0.other,
+      clientP50: NaN, clientP99: NaN, clientErrors: 0, firstError: null,
+    } : null,
+  };
+}
