@@ -1,37 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
 import { buildPayLink, payLinkSignature } from '../src/checkout/pay-link.js';
+import { Client, field, stepOf, testid } from './helpers/checkout.js';
 
 /** The payment-QR landing (a stall without a website) and its "done" page, over HTTP. */
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  location: string | null;
-}
-
-/** fetch with a cookie jar and no redirect following. */
-class Client {
-  private readonly jar = new Map<string, string>();
-  constructor(private readonly base: string) {}
-
-  async request(method: string, path: string, form?: Record<string, string>): Promise<Reply> {
-    const headers: Record<string, string> = { 'accept-language': 'en-US' };
-    if (this.jar.size > 0) headers.cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const res = await fetch(`${this.base}${path}`, { method, headers, redirect: 'manual', signal: AbortSignal.timeout(10_000), ...(form ? { body: new URLSearchParams(form).toString() } : {}) });
-    for (const cookie of res.headers.getSetCookie()) {
-      const [pair = ''] = cookie.split(';');
-      this.jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
-    }
-    return { status: res.status, headers: res.headers, text: await res.text(), location: res.headers.get('location') };
-  }
-}
-
-const field = (page: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(page)?.[1] ?? '';
-const stepOf = (page: string) => /<main id="checkout" data-step="([a-z]+)"/.exec(page)?.[1];
-const testid = (page: string, id: string) => new RegExp(`data-testid="${id}"[^>]*>([^<]*)<`).exec(page)?.[1];
 const formAction = (page: string) => /<form data-testid="pay-form" method="post" action="([^"]+)">/.exec(page)?.[1]?.replaceAll('&amp;', '&') ?? '';
 const pathOf = (url: string) => {
   const u = new URL(url);
