@@ -12,6 +12,7 @@ import {
   type PromptSet,
 } from '../src/ivr/prompts.js';
 import { GREETING, PHRASES, PROMPT_LOCALES, amountClips, requiredClips, sayAmount } from '../src/ivr/say/index.js';
+import { random } from './helpers/random.js';
 
 let dir: string;
 beforeEach(() => {
@@ -51,16 +52,6 @@ async function promptError(run: Promise<unknown>): Promise<PromptError> {
   const e = await run.then(() => null, (err: unknown) => err);
   expect(e).toBeInstanceOf(PromptError);
   return e as PromptError;
-}
-
-function random(seed: number): (max: number) => number {
-  let a = seed;
-  return (max) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * max);
-  };
 }
 
 describe.each(PROMPT_LOCALES)('shipped prompts, %s', (locale) => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CURRENCY_EXPONENTS, parseMajorAmount } from '../src/domain/money.js';
 import { amountClips, enSayNumber, sayAmount, spokenCurrencies } from '../src/ivr/say/index.js';
+import { random } from './helpers/random.js';
 
 /**
  * Expected clips written as words: a number or scale word is digits/<word>, anything else is
@@ -131,17 +132,6 @@ function readBack(words: string[]): number {
     } else group += Number(w);
   }
   return total + group;
-}
-
-/** Deterministic pseudo-random integers (mulberry32), so a failure reproduces. */
-function random(seed: number): (max: number) => number {
-  let a = seed;
-  return (max) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * max);
-  };
 }
 
 describe('enSayNumber properties', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CURRENCY_EXPONENTS, parseMajorAmount } from '../src/domain/money.js';
 import { amountClips, sayAmount, spokenCurrencies, zhSayNumber } from '../src/ivr/say/index.js';
+import { random } from './helpers/random.js';
 
 /** Test-local reading of each clip, longest first for tokenizing. */
 const CLIP_TEXT: Record<string, string> = {
@@ -203,16 +204,6 @@ function readBack(text: string): number {
     } else throw new Error(`not a numeral character: ${ch}`);
   }
   return total + section + digit;
-}
-
-function random(seed: number): (max: number) => number {
-  let a = seed;
-  return (max) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * max);
-  };
 }
 
 describe('zhSayNumber properties', () => {
