@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AppContext } from './cli/context.js';
-import { systemClock, type Clock } from './store/db.js';
+
 import { PaymentRepository } from './store/payments.js';
 import { CallRepository } from './store/calls.js';
 import { EventRepository } from './store/events.js';
@@ -17,6 +17,7 @@ import { IdempotencyStore } from './intake/idempotency.js';
 import { createIntakeApp } from './intake/app.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './notify/dispatcher.js';
 import { createCheckout, checkoutPath } from './checkout/index.js';
+import { systemClock, type Clock } from './domain/clock.js';
 
 export interface Daemon {
   url: string;

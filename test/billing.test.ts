@@ -5,8 +5,9 @@ import { dumpDatabase, runCli, tempDir, type CliResult } from './helpers/cli.js'
 import { openContext, type AppContext } from '../src/cli/context.js';
 import { PaymentRepository } from '../src/store/payments.js';
 import { Ledger } from '../src/store/ledger.js';
-import { newId, systemClock, type Clock } from '../src/store/db.js';
 import { cycleOf } from '../src/domain/billing.js';
+import { systemClock, type Clock } from '../src/domain/clock.js';
+import { newId } from '../src/domain/ids.js';
 
 const PEOPLE = [
   { login: 'alice.wang', phone: '+886912345678', id: 'A123456789', address: 'No. 7, Section 1, Zhongshan Rd' },

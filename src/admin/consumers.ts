@@ -6,7 +6,9 @@ import { CallpayError, invalidField } from '../domain/errors.js';
 import type { CarrierCeilings } from '../domain/policy.js';
 import { parsePhone } from '../domain/phone.js';
 import type { SecretHasher } from '../crypto/secret-hasher.js';
-import type { Consumer, ConsumerChanges, ConsumerRepository } from '../store/consumers.js';
+
+import type { ConsumerRepository } from '../store/consumers.js';
+import type { Consumer, ConsumerChanges } from '../domain/consumer.js';
 
 /**
  * Operator-side consumer services. Everything is validated before anything is written, and the

@@ -2,7 +2,7 @@ import express, { Router, type Request, type Response } from 'express';
 import { isCallpayError } from '../domain/errors.js';
 import { normalizeLogin } from '../domain/consumer.js';
 import { FINAL_STATUSES } from '../domain/payment.js';
-import type { Payment } from '../store/payments.js';
+
 import { STRINGS, type Lang } from './i18n.js';
 import { csrfCookieOf, ensureCsrfCookie, pageLang, param, routeId, sendHtml } from './http.js';
 import { clientKey, takeAll, type AttemptLimiter } from './limiter.js';
@@ -11,6 +11,7 @@ import { checkoutToken, csrfField, validCheckoutToken, validCsrf } from './token
 import { messagePage, paymentPage } from './views.js';
 import { stepOf, type CheckoutContext } from './context.js';
 import { streamEvents } from './events.js';
+import type { Payment } from '../domain/payment.js';
 
 /** Messages a redirect may ask the page to show: a closed set of codes, never text from the URL. */
 const ERRORS = { login: 'login', password: 'password' } as const;

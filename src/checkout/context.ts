@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import type { Logger } from '../log.js';
-import type { Clock } from '../store/db.js';
-import type { Payment, PaymentRepository } from '../store/payments.js';
+
+import type { PaymentRepository } from '../store/payments.js';
 import type { ConsumerRepository } from '../store/consumers.js';
 import type { AccountRepository } from '../store/accounts.js';
 import type { MerchantRepository } from '../store/merchants.js';
@@ -18,6 +18,8 @@ import { cookieNames, type CookieNames, type Mac } from './tokens.js';
 import { pageLang, sendHtml } from './http.js';
 import { messagePage, type Shell, type Step } from './views.js';
 import { STRINGS, type Lang } from './i18n.js';
+import type { Clock } from '../domain/clock.js';
+import type { Payment } from '../domain/payment.js';
 
 export interface CheckoutLimits {
   /** Failed password attempts per login account, and per client address (IPv6: per /64). */

@@ -1,7 +1,8 @@
 import type { Response } from 'express';
 import { FINAL_STATUSES } from '../domain/payment.js';
-import type { Payment } from '../store/payments.js';
+
 import type { CheckoutContext } from './context.js';
+import type { Payment } from '../domain/payment.js';
 
 const POLL_MS = 500;
 const HEARTBEAT_MS = 15_000;

@@ -1,4 +1,4 @@
-import type { Clock } from '../store/db.js';
+import type { Clock } from '../domain/clock.js';
 
 export interface WindowLimit {
   /** Attempts allowed within the window. */

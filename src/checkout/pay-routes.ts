@@ -3,7 +3,7 @@ import express, { Router, type Request, type Response } from 'express';
 import { isCallpayError } from '../domain/errors.js';
 import { parseMajorAmount } from '../domain/money.js';
 import { FINAL_STATUSES } from '../domain/payment.js';
-import type { Merchant } from '../store/merchants.js';
+
 import { amountExample, formatDateTime, STRINGS, type Lang, type ResultStatus } from './i18n.js';
 import { csrfCookieOf, ensureCsrfCookie, pageLang, param, routeId, sendHtml } from './http.js';
 import { clientKey } from './limiter.js';
@@ -12,6 +12,7 @@ import { verifyReturn } from './return-url.js';
 import { checkoutPath, csrfField, validCsrf } from './tokens.js';
 import { messagePage, payDonePage, payLandingPage } from './views.js';
 import type { CheckoutContext } from './context.js';
+import type { Merchant } from '../domain/merchant.js';
 
 /**
  * The landing page of a printed payment QR (a stall without a website): a signed link names the

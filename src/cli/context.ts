@@ -3,7 +3,8 @@ import type { Config } from '../config/schema.js';
 import { loadMasterKey } from '../crypto/master-key.js';
 import { Keyring } from '../crypto/keyring.js';
 import { createSecretHasher, type SecretHasher } from '../crypto/secret-hasher.js';
-import { openDatabase, systemClock, type Db } from '../store/db.js';
+
+import { openDatabase, type Db } from '../store/db.js';
 import { checkKeyMatches } from '../store/key-check.js';
 import { ConsumerRepository } from '../store/consumers.js';
 import { AccountRepository } from '../store/accounts.js';
@@ -15,6 +16,7 @@ import { cycleOf } from '../domain/billing.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../log.js';
 import type { ConsumerAdminDeps } from '../admin/consumers.js';
+import { systemClock } from '../domain/clock.js';
 
 export interface GlobalOptions {
   config?: string;

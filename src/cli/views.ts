@@ -2,10 +2,11 @@ import { maskAddress, maskNationalId } from '../domain/consumer.js';
 import { maskAccountNumber } from '../domain/account.js';
 import { formatMinor } from '../domain/money.js';
 import { maskPhone } from '../domain/phone.js';
-import type { Consumer } from '../store/consumers.js';
-import type { BillableAccount } from '../store/accounts.js';
-import type { Merchant, ApiKeyInfo } from '../store/merchants.js';
+
 import { table } from './output.js';
+import type { BillableAccount } from '../domain/account.js';
+import type { Consumer } from '../domain/consumer.js';
+import type { ApiKeyInfo, Merchant } from '../domain/merchant.js';
 
 /** What `show`/`list` print: personal data masked unless the operator asked for --reveal. */
 export function consumerView(c: Consumer, reveal: boolean) {

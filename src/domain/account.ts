@@ -28,3 +28,30 @@ export function parseCarrierAccountNumber(input: string, field = 'number'): stri
 export function maskAccountNumber(number: string): string {
   return `${'*'.repeat(Math.max(0, number.length - 4))}${number.slice(-4)}`;
 }
+
+export interface BillableAccount {
+  id: string;
+  consumerId: string;
+  kind: AccountKind;
+  number: string;
+  plan: AccountPlan;
+  currency: string;
+  /** Prepaid: posted balance in minor units (0 for postpaid). */
+  balance: number;
+  /** Prepaid: balance less holds. Postpaid: credit left in the current billing cycle. */
+  available: number;
+  /** Postpaid credit per billing cycle in minor units; null for prepaid. */
+  creditLimit: number | null;
+  isDefault: boolean;
+  createdAt: string;
+}
+
+export interface NewAccount {
+  consumerId: string;
+  kind: AccountKind;
+  number: string;
+  plan: AccountPlan;
+  currency: string;
+  creditLimit: number | null;
+  makeDefault: boolean;
+}

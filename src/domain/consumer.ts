@@ -74,3 +74,31 @@ export function maskNationalId(id: string): string {
 export function maskAddress(address: string): string {
   return `*** (${[...address].length} characters)`;
 }
+
+/** A consumer as the application sees it: personal data opened, secrets kept as hashes only. */
+export interface Consumer {
+  id: string;
+  login: string;
+  phone: string;
+  nationalId: string;
+  address: string;
+  locale: Locale;
+  status: ConsumerStatus;
+  policy: ConsumerPolicy;
+  hasPassword: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NewConsumer {
+  login: string;
+  phone: string;
+  nationalId: string;
+  address: string;
+  locale: Locale;
+  pinHash: string;
+  passwordHash: string | null;
+  policy: ConsumerPolicy;
+}
+
+export type ConsumerChanges = Partial<Pick<Consumer, 'phone' | 'nationalId' | 'address' | 'locale'>>;

@@ -23,3 +23,29 @@ export function parseWebhookUrl(input: string, field = 'webhook-url'): string {
   if (url.href.length > 2048) throw invalidField(field, 'expected at most 2048 characters');
   return url.href;
 }
+
+export interface Merchant {
+  id: string;
+  displayName: string;
+  spokenName: string;
+  webhookUrl: string | null;
+  /** Absolute path of a WAV clip saying the merchant's name (recorded or synthesized), if any. */
+  voiceClip: string | null;
+  status: MerchantStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ApiKeyInfo {
+  id: string;
+  /** Last characters of the key, so an operator can tell keys apart without seeing them. */
+  hint: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** A freshly issued key: the only moment its plaintext exists. */
+export interface IssuedApiKey {
+  keyId: string;
+  apiKey: string;
+}

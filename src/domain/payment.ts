@@ -1,5 +1,7 @@
 import { CallpayError } from './errors.js';
 
+import type { Decision } from './policy.js';
+
 export const PAYMENT_STATUSES = [
   'requires_consumer', 'requires_password', 'calling', 'succeeded', 'declined', 'failed', 'expired', 'canceled',
   'refunded', 'partially_refunded',
@@ -39,3 +41,47 @@ export const FAILURE_CODES = [
   'consumer_unavailable', 'call_limit_exceeded', 'busy', 'no_answer', 'call_failed', 'hung_up', 'interrupted', 'password_failed',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
+
+export interface Payment {
+  id: string;
+  merchantId: string;
+  amount: number;
+  currency: string;
+  reference: string;
+  description: string;
+  returnUrl: string;
+  metadata: Record<string, string>;
+  consumerId: string | null;
+  billableAccountId: string | null;
+  status: PaymentStatus;
+  decision: Decision | null;
+  failureCode: FailureCode | null;
+  live: boolean;
+  amountRefunded: number;
+  authorizedAt: string | null;
+  expiresAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewPayment = Pick<
+  Payment,
+  'id' | 'merchantId' | 'amount' | 'currency' | 'reference' | 'description' | 'returnUrl' | 'metadata' | 'expiresAt' | 'live'
+>;
+
+export interface Transition {
+  fromStatus: PaymentStatus | null;
+  toStatus: PaymentStatus;
+  reason: string;
+  createdAt: string;
+}
+
+/** Fields a transition may set together with the new status. */
+export interface TransitionPatch {
+  consumerId?: string;
+  billableAccountId?: string;
+  decision?: Decision;
+  failureCode?: FailureCode;
+  live?: boolean;
+  amountRefunded?: number;
+}

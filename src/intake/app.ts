@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { MerchantRepository } from '../store/merchants.js';
 import type { EventRepository } from '../store/events.js';
-import type { Clock } from '../store/db.js';
 import { CallpayError } from '../domain/errors.js';
 import { authenticate, rateLimit } from './auth.js';
 import { errorHandler } from './errors.js';
 import { eventRoutes } from './routes/events.js';
 import { paymentRoutes, type PaymentRoutesDeps } from './routes/payments.js';
+import type { Clock } from '../domain/clock.js';
 
 export interface IntakeDeps extends PaymentRoutesDeps {
   log: Logger;

@@ -1,7 +1,9 @@
 import type { Request, RequestHandler } from 'express';
 import { CallpayError } from '../domain/errors.js';
-import type { Merchant, MerchantRepository } from '../store/merchants.js';
-import type { Clock } from '../store/db.js';
+
+import type { MerchantRepository } from '../store/merchants.js';
+import type { Clock } from '../domain/clock.js';
+import type { Merchant } from '../domain/merchant.js';
 
 /** Merchant of an authenticated request; set by `authenticate`. */
 export function merchantOf(req: Request): Merchant {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
-import type { Db, Clock } from '../store/db.js';
+
+import type { Db } from '../store/db.js';
 import { CallpayError } from '../domain/errors.js';
+import type { Clock } from '../domain/clock.js';
 
 export interface StoredResponse {
   status: number;

@@ -1,8 +1,11 @@
-import type { Db, Clock } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import type { WebhookSecretRepository } from '../store/webhook-secrets.js';
 import type { Logger } from '../log.js';
-import { DeliveryStore, type DueDelivery } from './outbox.js';
+
+import { DeliveryStore } from './outbox.js';
 import { signatureHeader } from './signature.js';
+import type { Clock } from '../domain/clock.js';
+import type { DueDelivery } from '../domain/event.js';
 
 /**
  * Delivers the webhook outbox. Delivery is at-least-once: a row stays 'pending' until the outcome of

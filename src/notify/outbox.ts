@@ -1,37 +1,5 @@
 import type { Db } from '../store/db.js';
-
-export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
-
-/** A pending delivery joined with the event it carries. */
-export interface DueDelivery {
-  id: string;
-  merchantId: string;
-  url: string;
-  attempts: number;
-  nextAttemptAt: string;
-  giveUpAt: string;
-  eventId: string;
-  eventType: string;
-  eventData: string;
-  eventCreatedAt: string;
-}
-
-export interface DeliveryInfo {
-  id: string;
-  eventId: string;
-  eventType: string;
-  merchantId: string;
-  url: string;
-  status: DeliveryStatus;
-  attempts: number;
-  nextAttemptAt: string;
-  giveUpAt: string;
-  lastStatus: number | null;
-  lastError: string | null;
-  createdAt: string;
-  deliveredAt: string | null;
-}
+import type { DeliveryInfo, DeliveryStatus, DueDelivery } from '../domain/event.js';
 
 /**
  * SQL over `webhook_deliveries` for the dispatcher and the CLI. Rows are only ever written while

@@ -1,16 +1,20 @@
-import type { Db, Clock } from '../store/db.js';
-import { newId } from '../store/db.js';
-import type { PaymentRepository, Payment, TransitionPatch } from '../store/payments.js';
-import type { ConsumerRepository, Consumer } from '../store/consumers.js';
+import type { Db } from '../store/db.js';
+import type { PaymentRepository } from '../store/payments.js';
+import type { ConsumerRepository } from '../store/consumers.js';
 import type { AccountRepository } from '../store/accounts.js';
 import type { Ledger } from '../store/ledger.js';
-import type { EventRepository, EventType } from '../store/events.js';
-import type { Merchant } from '../store/merchants.js';
+import type { EventRepository } from '../store/events.js';
 import { CallpayError } from '../domain/errors.js';
 import { decide, STRICT_CEILINGS, type CarrierCeilings } from '../domain/policy.js';
 import type { FailureCode, PaymentStatus } from '../domain/payment.js';
 import { normalizeLogin } from '../domain/consumer.js';
 import { paymentEventData } from './view.js';
+import type { Clock } from '../domain/clock.js';
+import type { Consumer } from '../domain/consumer.js';
+import type { EventType } from '../domain/event.js';
+import { newId } from '../domain/ids.js';
+import type { Merchant } from '../domain/merchant.js';
+import type { Payment, TransitionPatch } from '../domain/payment.js';
 
 export interface CreatePaymentInput {
   amount: number;

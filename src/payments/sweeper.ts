@@ -1,8 +1,9 @@
-import type { Db, Clock } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import type { Logger } from '../log.js';
 import type { PaymentRepository } from '../store/payments.js';
 import type { PaymentCore } from './service.js';
 import type { CallRunner } from './calls.js';
+import type { Clock } from '../domain/clock.js';
 
 export interface SweeperDeps {
   db: Db;

@@ -1,4 +1,4 @@
-import type { Payment } from '../store/payments.js';
+import type { Payment } from '../domain/payment.js';
 
 /** The payment as merchants see it in webhooks (no consumer data: the merchant knows its order). */
 export function paymentEventData(p: Payment): Record<string, unknown> {

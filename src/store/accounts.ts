@@ -1,36 +1,12 @@
-import type { Db, Clock } from './db.js';
-import { newId, isUniqueViolation } from './db.js';
+import type { Db } from './db.js';
+import { isUniqueViolation } from './db.js';
 import { aad, type FieldCrypto } from './field-crypto.js';
 import { CallpayError, invalidField } from '../domain/errors.js';
 import type { AccountKind, AccountPlan } from '../domain/account.js';
 import type { Ledger } from './ledger.js';
-
-export interface BillableAccount {
-  id: string;
-  consumerId: string;
-  kind: AccountKind;
-  number: string;
-  plan: AccountPlan;
-  currency: string;
-  /** Prepaid: posted balance in minor units (0 for postpaid). */
-  balance: number;
-  /** Prepaid: balance less holds. Postpaid: credit left in the current billing cycle. */
-  available: number;
-  /** Postpaid credit per billing cycle in minor units; null for prepaid. */
-  creditLimit: number | null;
-  isDefault: boolean;
-  createdAt: string;
-}
-
-export interface NewAccount {
-  consumerId: string;
-  kind: AccountKind;
-  number: string;
-  plan: AccountPlan;
-  currency: string;
-  creditLimit: number | null;
-  makeDefault: boolean;
-}
+import type { BillableAccount, NewAccount } from '../domain/account.js';
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
 
 interface AccountRow {
   id: string;

@@ -1,5 +1,6 @@
-import type { Db, Clock } from './db.js';
+import type { Db } from './db.js';
 import type { CallRecord } from '../telephony/engine.js';
+import type { Clock } from '../domain/clock.js';
 
 /** Call records (CDRs) per payment attempt, and the wrong-PIN tally behind the lockout. */
 export class CallRepository {

@@ -1,36 +1,11 @@
-import type { Db, Clock } from './db.js';
-import { newId, isUniqueViolation } from './db.js';
+import type { Db } from './db.js';
+import { isUniqueViolation } from './db.js';
 import { aad, type FieldCrypto } from './field-crypto.js';
 import { CallpayError } from '../domain/errors.js';
 import type { ConsumerPolicy, ConsumerStatus, Locale } from '../domain/consumer.js';
-
-/** A consumer as the application sees it: personal data opened, secrets kept as hashes only. */
-export interface Consumer {
-  id: string;
-  login: string;
-  phone: string;
-  nationalId: string;
-  address: string;
-  locale: Locale;
-  status: ConsumerStatus;
-  policy: ConsumerPolicy;
-  hasPassword: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface NewConsumer {
-  login: string;
-  phone: string;
-  nationalId: string;
-  address: string;
-  locale: Locale;
-  pinHash: string;
-  passwordHash: string | null;
-  policy: ConsumerPolicy;
-}
-
-export type ConsumerChanges = Partial<Pick<Consumer, 'phone' | 'nationalId' | 'address' | 'locale'>>;
+import type { Clock } from '../domain/clock.js';
+import type { Consumer, ConsumerChanges, NewConsumer } from '../domain/consumer.js';
+import { newId } from '../domain/ids.js';
 
 interface ConsumerRow {
   id: string;

@@ -1,20 +1,7 @@
-import type { Db, Clock } from './db.js';
-import { newId } from './db.js';
-
-export const EVENT_TYPES = [
-  'payment.succeeded', 'payment.declined', 'payment.failed', 'payment.expired', 'payment.canceled', 'refund.succeeded',
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-export interface MerchantEvent {
-  seq: number;
-  id: string;
-  merchantId: string;
-  type: EventType;
-  paymentId: string | null;
-  data: Record<string, unknown>;
-  createdAt: string;
-}
+import type { Db } from './db.js';
+import type { Clock } from '../domain/clock.js';
+import type { EventType, MerchantEvent } from '../domain/event.js';
+import { newId } from '../domain/ids.js';
 
 interface EventRow {
   seq: number;

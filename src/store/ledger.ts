@@ -1,11 +1,8 @@
-import type { Db, Clock } from './db.js';
-import { newId } from './db.js';
+import type { Db } from './db.js';
 import { CallpayError } from '../domain/errors.js';
-
-/** Business results of a hold are values (TigerBeetle style); only misuse throws. */
-export type HoldResult =
-  | { ok: true; transferId: string }
-  | { ok: false; code: 'insufficient_funds' | 'credit_limit_exceeded'; available: number };
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import type { HoldRequest, HoldResult } from '../domain/ledger.js';
 
 interface LedgerAccountRow {
   id: string;
@@ -22,14 +19,6 @@ interface HoldRow {
   amount: number;
   currency: string;
   resolution: 'post' | 'void' | null;
-}
-
-export interface HoldRequest {
-  paymentId: string;
-  merchantId: string;
-  billableAccountId: string;
-  amount: number;
-  currency: string;
 }
 
 /**

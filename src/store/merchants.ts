@@ -1,35 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Db, Clock } from './db.js';
-import { newId } from './db.js';
+
+import type { Db } from './db.js';
 import type { FieldCrypto } from './field-crypto.js';
 import { CallpayError } from '../domain/errors.js';
 import type { MerchantStatus } from '../domain/merchant.js';
-
-export interface Merchant {
-  id: string;
-  displayName: string;
-  spokenName: string;
-  webhookUrl: string | null;
-  /** Absolute path of a WAV clip saying the merchant's name (recorded or synthesized), if any. */
-  voiceClip: string | null;
-  status: MerchantStatus;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface ApiKeyInfo {
-  id: string;
-  /** Last characters of the key, so an operator can tell keys apart without seeing them. */
-  hint: string;
-  createdAt: string;
-  revokedAt: string | null;
-}
-
-/** A freshly issued key: the only moment its plaintext exists. */
-export interface IssuedApiKey {
-  keyId: string;
-  apiKey: string;
-}
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import type { ApiKeyInfo, IssuedApiKey, Merchant } from '../domain/merchant.js';
 
 interface MerchantRow {
   id: string;

@@ -1,51 +1,9 @@
-import type { Db, Clock } from './db.js';
+import type { Db } from './db.js';
 import { CallpayError } from '../domain/errors.js';
 import { assertTransition, type FailureCode, type PaymentStatus } from '../domain/payment.js';
 import type { Decision, FrictionlessUsage } from '../domain/policy.js';
-
-export interface Payment {
-  id: string;
-  merchantId: string;
-  amount: number;
-  currency: string;
-  reference: string;
-  description: string;
-  returnUrl: string;
-  metadata: Record<string, string>;
-  consumerId: string | null;
-  billableAccountId: string | null;
-  status: PaymentStatus;
-  decision: Decision | null;
-  failureCode: FailureCode | null;
-  live: boolean;
-  amountRefunded: number;
-  authorizedAt: string | null;
-  expiresAt: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type NewPayment = Pick<
-  Payment,
-  'id' | 'merchantId' | 'amount' | 'currency' | 'reference' | 'description' | 'returnUrl' | 'metadata' | 'expiresAt' | 'live'
->;
-
-export interface Transition {
-  fromStatus: PaymentStatus | null;
-  toStatus: PaymentStatus;
-  reason: string;
-  createdAt: string;
-}
-
-/** Fields a transition may set together with the new status. */
-export interface TransitionPatch {
-  consumerId?: string;
-  billableAccountId?: string;
-  decision?: Decision;
-  failureCode?: FailureCode;
-  live?: boolean;
-  amountRefunded?: number;
-}
+import type { Clock } from '../domain/clock.js';
+import type { NewPayment, Payment, Transition, TransitionPatch } from '../domain/payment.js';
 
 interface PaymentRow {
   id: string;

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { Db, Clock } from './db.js';
-import { newId } from './db.js';
+
+import type { Db } from './db.js';
 import { aad, type FieldCrypto } from './field-crypto.js';
 import { CallpayError } from '../domain/errors.js';
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
 
 interface SecretRow {
   id: string;

@@ -1,5 +1,9 @@
 import type { Logger } from '../log.js';
 
+import type { CallOutcome, CallRecord, NotAnswered } from '../domain/call.js';
+
+export type { CallOutcome, CallRecord, NotAnswered };
+
 /**
  * The telephone port shared by every engine (embedded SIP/RTP, FreeSWITCH). Expected results are
  * values: a dial that is not answered is a `DialResult`, not an exception. Protocol errors become
@@ -24,28 +28,9 @@ export interface DialRequest {
   onRinging?: () => void;
 }
 
-export type NotAnswered = 'busy' | 'no_answer' | 'rejected' | 'failed';
-
 export type DialResult =
   | { kind: 'answered'; call: Call }
   | { kind: NotAnswered; sipStatus: number | null; reason: string; record: CallRecord };
-
-/** How a call ended or a dial failed; the CDR outcome. */
-export type CallOutcome = 'answered' | NotAnswered | 'hung_up';
-
-/** One call attempt's record (CDR). Never the digits, never the full number. */
-export interface CallRecord {
-  callId: string;
-  startedAt: string;
-  answeredAt: string | null;
-  endedAt: string | null;
-  /** 'answered' while up; after hang-up: 'answered' if we ended it, 'hung_up' if the phone did. */
-  outcome: CallOutcome;
-  sipStatus: number | null;
-  reason: string | null;
-  /** Digits received (count only). */
-  digitCount: number;
-}
 
 export type Digit = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | '*' | '#' | 'A' | 'B' | 'C' | 'D';
 

@@ -1,11 +1,12 @@
 import { Option, type Command } from 'commander';
 import { CallpayError, invalidField } from '../../domain/errors.js';
-import { EVENT_TYPES } from '../../store/events.js';
-import { DELIVERY_STATUSES, DeliveryStore, type DeliveryInfo, type DeliveryStatus } from '../../notify/outbox.js';
+
+import { DeliveryStore } from '../../notify/outbox.js';
 import { columns } from '../output.js';
 import { withApp, parseLimit } from './shared.js';
 import type { AppContext } from '../context.js';
 import type { CliIo } from '../io.js';
+import { DELIVERY_STATUSES, EVENT_TYPES, type DeliveryInfo, type DeliveryStatus } from '../../domain/event.js';
 
 /** A replay touching more events than this asks the operator to continue with a later --since. */
 const REPLAY_CAP = 1000;

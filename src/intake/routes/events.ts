@@ -1,9 +1,10 @@
 import { Router } from 'express';
-import type { EventRepository, EventType } from '../../store/events.js';
-import { EVENT_TYPES } from '../../store/events.js';
+
+import type { EventRepository } from '../../store/events.js';
 import { CallpayError } from '../../domain/errors.js';
 import { merchantOf } from '../auth.js';
 import { listEventsQuery, parseWith } from '../schemas.js';
+import { EVENT_TYPES, type EventType } from '../../domain/event.js';
 
 /** The merchant's own events, oldest first, replayable from any sequence number. */
 export function eventRoutes(events: EventRepository): Router {
