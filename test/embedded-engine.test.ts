@@ -4,14 +4,20 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEmbeddedEngine } from '../src/telephony/embedded.js';
 import type { CallEngine } from '../src/telephony/engine.js';
-import { startSipp, type Sipp } from './helpers/sipp.js';
+import { parseSipTrace, startSipp, type Sipp } from './helpers/sipp.js';
 import { writeDtmfPcap } from './helpers/pcap.js';
 import { tempDir } from './helpers/cli.js';
+import { freeRtpPortRange } from './helpers/rtp-phone.js';
+import { waitFor } from './helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 const PIN_INPUT = { minDigits: 1, maxDigits: 8, terminators: '#', firstDigitTimeoutMs: 5000, interDigitTimeoutMs: 2000 };
 const PROMPT = fileURLToPath(new URL('../prompts/en-US/ivr/enter-pin.wav', import.meta.url));
 const TONE = fileURLToPath(new URL('../prompts/common/test-tone.wav', import.meta.url));
+
+/** How many messages sipp has received so far (its -trace_msg, written as it goes) with this first line and CSeq method. */
+const sippReceived = (s: Sipp, firstLine: RegExp, cseqMethod: string) =>
+  parseSipTrace(s.messages()).filter((m) => m.direction === 'received' && firstLine.test(m.firstLine) && new RegExp(`^CSeq:\\s*\\d+ ${cseqMethod}\\s*$`, 'mi').test(m.text)).length;
 
 /**
  * The embedded engine against sipp playing the consumer's phone: real SIP and RTP over loopback.
@@ -35,12 +41,13 @@ describe('embedded call engine against sipp', () => {
 
   async function phone(scenario: string, opts: Parameters<typeof startSipp>[0] extends infer O ? Partial<O> : never = {}): Promise<Sipp> {
     sipp = await startSipp({ scenario, timeoutMs: 20_000, ...opts });
+    const rtp = await freeRtpPortRange(8);
     engine = await createEmbeddedEngine({
       sip: {
         bindHost: '127.0.0.1', bindPort: 0, outboundProxy: null, requestUri: `sip:{number}@127.0.0.1:${sipp.port}`,
         from: 'sip:callpay@127.0.0.1', displayName: 'callpay', username: 'callpay', password: 'secret', ringTimeoutMs: 45_000,
       },
-      rtp: { bindHost: '127.0.0.1', portMin: 32000, portMax: 32999 },
+      rtp: { bindHost: '127.0.0.1', ...rtp },
       log,
       timers: { t1: 100 },
     });
@@ -84,7 +91,10 @@ describe('embedded call engine against sipp', () => {
     if (r.kind !== 'answered') throw new Error(r.kind);
     const input = await r.call.collect({ ...PIN_INPUT, maxDigits: 4 });
     expect(input).toMatchObject({ kind: 'digits', digits: '4411', reason: 'max_digits' });
-    // Give the scenario a moment to reach its wait for BYE (sipp fails a BYE that races its last INFO).
+    // sipp fails a BYE that races its last INFO: it must have our 200 to all four (its trace shows
+    // that), then step through the scenario's <nop>s to its wait for the BYE. That step shows nowhere
+    // (no <log> there), so it gets a bounded moment, counted from the 200 it has, not from our side.
+    await waitFor('sipp to receive the 200 to its fourth INFO', () => sippReceived(s, /^SIP\/2\.0 200 /, 'INFO') >= 4);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await r.call.hangup();
     expect((await s.outcome()).code, s.logs()).toBe(0);
@@ -135,7 +145,8 @@ describe('embedded call engine against sipp', () => {
     const r = await dial();
     expect(r.kind).toBe('answered');
     if (r.kind === 'answered') {
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // The scenario sends its 200 three times, 500 ms apart, and waits for the BYE after the third ACK.
+      await waitFor('sipp to receive the ACK to each of its three 200s', () => sippReceived(s, /^ACK /, 'ACK') >= 3);
       await r.call.hangup();
     }
     expect((await s.outcome()).code, s.logs()).toBe(0);

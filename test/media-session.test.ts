@@ -8,6 +8,8 @@ import { DTMF_EVENTS, telephoneEventPayload } from '../src/telephony/media/dtmf.
 import { encode } from '../src/telephony/media/g711.js';
 import { buildRtp, parseRtp, type RtpHeader } from '../src/telephony/media/rtp.js';
 import { createMediaEngine, type MediaEngine, type MediaSession } from '../src/telephony/media/session.js';
+import { freeRtpPortRange, holdRtpPortRange } from './helpers/rtp-phone.js';
+import { waitFor } from './helpers/wait.js';
 
 const log = createLogger({ level: 'silent' });
 
@@ -51,21 +53,10 @@ async function phone(): Promise<{ socket: Socket; port: number; packets: Receive
   return { socket, port: socket.address().port, packets, close: () => new Promise((r) => socket.close(() => r())) };
 }
 
-/** A random even port range of `size` ports, so parallel test files do not collide. */
-function portRange(size: number): { portMin: number; portMax: number } {
-  const portMin = 20000 + 2 * Math.floor(Math.random() * 15000);
-  return { portMin, portMax: portMin + size - 1 };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(5);
-  }
-}
+const PCMA_SILENCE = 0xd5;
+const silent = (p: Received) => p.payload.every((b) => b === PCMA_SILENCE);
+/** A frame of prompt audio (test clips never encode to the silence byte) is among these. */
+const audible = (packets: Received[]) => packets.some((p) => !silent(p));
 
 function sendPress(from: Socket, to: number, digit: string, ts: number, seq: { n: number }): void {
   const ev = DTMF_EVENTS.indexOf(digit);
@@ -78,9 +69,11 @@ function sendPress(from: Socket, to: number, digit: string, ts: number, seq: { n
 
 let dir: string;
 let engine: MediaEngine;
+let ports: { portMin: number; portMax: number };
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'callpay-media-'));
-  engine = createMediaEngine({ bindHost: '127.0.0.1', ...portRange(200), log });
+  ports = await freeRtpPortRange(8);
+  engine = createMediaEngine({ bindHost: '127.0.0.1', ...ports, log });
 });
 afterEach(async () => {
   await engine.close();
@@ -112,9 +105,10 @@ describe('media session over loopback', () => {
       expect(session.localPort % 2).toBe(0);
       const { paths, samples } = await clips([250, 333, 170]); // 753 bytes: 4 full frames + 113
       await session.start({ host: '127.0.0.1', port: peer.port, codec: 'PCMU', payloadType: 0, telephoneEventPt: 101 });
-      await sleep(100); // comfort silence first
+      await waitFor('five frames of comfort silence', () => peer.packets.length >= 5); // silence first
       expect(await session.play(paths)).toEqual({ kind: 'completed' });
-      await sleep(1000);
+      // Enough of the stream to measure its pacing: 60 frames, 1.2 s.
+      await waitFor('60 frames at the phone', () => peer.packets.length >= 60);
 
       // Digits: "4411" with its repeated end packets, plus a press from a stranger that must not count.
       const digits: string[] = [];
@@ -124,8 +118,13 @@ describe('media session over loopback', () => {
       const seq = { n: 100 };
       sendPress(stranger, session.localPort, '9', 100, seq);
       for (const [i, d] of [...'4411'].entries()) sendPress(peer.socket, session.localPort, d, 8000 + 1600 * i, seq);
-      await until(() => digits.length >= 4);
-      await sleep(50);
+      await waitFor('four digits', () => digits.length >= 4);
+      // Every packet sent is handled (24 from the phone, 6 ignored from the stranger); the worker
+      // reports digits before it answers a stats request, so no digit can still be on its way.
+      await waitFor('all 30 DTMF packets handled', async () => {
+        const st = await session.stats();
+        return st.received >= 24 && st.ignored >= 6;
+      });
       stranger.close();
       expect(digits.join('')).toBe('4411');
 
@@ -191,25 +190,33 @@ describe('media session over loopback', () => {
 
     const seq = { n: 0 };
     const barged = session.play(paths, { bargeIn: true });
-    await sleep(200);
+    await waitFor('the prompt at the phone', () => audible(peer.packets));
     sendPress(peer.socket, session.localPort, '5', 1000, seq);
     expect(await barged).toEqual({ kind: 'interrupted', by: 'digit' });
-    await sleep(80);
-    const n = peer.packets.length;
-    await sleep(100);
+    // Counted in frames, not ms: 4 frames may still be on their way, the 5 after them are looked at.
+    const n = peer.packets.length + 4;
+    await waitFor('nine more frames at the phone', () => peer.packets.length >= n + 5);
     // Back to A-law silence within a frame of the digit.
-    expect(peer.packets.slice(n).every((p) => p.payload.every((b) => b === 0xd5))).toBe(true);
+    expect(peer.packets.slice(n).every(silent)).toBe(true);
 
+    const digits: string[] = [];
+    session.onDigit((d) => digits.push(d));
+    let from = peer.packets.length; // only silence so far, checked above
     const notBarged = session.play(paths, { bargeIn: false });
-    await sleep(100);
+    await waitFor('the second prompt at the phone', () => audible(peer.packets.slice(from)));
     sendPress(peer.socket, session.localPort, '6', 3000, seq);
-    await sleep(100);
+    await waitFor('the digit 6', () => digits.includes('6'));
+    await session.stats(); // a round trip to the worker: a (wrong) barge-in on that digit would have been reported before it
     session.stop();
     expect(await notBarged).toEqual({ kind: 'stopped' });
+    // Frames arrive in order: after a silent one, none of the stopped prompt can follow.
+    from = peer.packets.length;
+    await waitFor('silence after the stopped prompt', () => peer.packets.slice(from).some(silent));
+    from = peer.packets.length;
 
     session.bargeIn(); // nothing playing: no effect
     const pending = session.play(paths);
-    await sleep(50);
+    await waitFor('the third prompt at the phone', () => audible(peer.packets.slice(from)));
     await session.close();
     expect(await pending).toEqual({ kind: 'hung_up' });
     expect(await session.ended).toBe('closed');
@@ -219,20 +226,16 @@ describe('media session over loopback', () => {
 
   it('uses even ports from the range, skips busy ones, and reports exhaustion', async () => {
     await engine.close();
-    const { portMin } = portRange(4);
-    const squatter = createSocket('udp4');
-    await new Promise<void>((r, j) => {
-      squatter.once('error', j);
-      squatter.bind(portMin, '127.0.0.1', () => r());
-    });
+    const held = await holdRtpPortRange(2); // both even ports bound here
+    const { portMin } = held;
+    await held.release(portMin + 2); // the squatter keeps portMin
     engine = createMediaEngine({ bindHost: '127.0.0.1', portMin, portMax: portMin + 3, log });
     const sessions: MediaSession[] = [];
     try {
       sessions.push(await engine.openSession());
       expect(sessions[0]!.localPort).toBe(portMin + 2);
       await expect(engine.openSession()).rejects.toMatchObject({ code: 'ports_exhausted' });
-      squatter.close();
-      await sleep(20);
+      await held.release(portMin); // closed: the port is free again
       sessions.push(await engine.openSession());
       expect(sessions[1]!.localPort).toBe(portMin);
       await sessions[0]!.close();
@@ -240,6 +243,7 @@ describe('media session over loopback', () => {
       expect(sessions[2]!.localPort).toBe(portMin + 2);
     } finally {
       for (const s of sessions) await s.close();
+      await held.release();
     }
     expect(() => createMediaEngine({ bindHost: '127.0.0.1', portMin: 30001, portMax: 30001, log })).toThrow(
       expect.objectContaining({ code: 'config_invalid' }),
@@ -264,7 +268,7 @@ describe('media session over loopback', () => {
         if (m.op === 'open') parentPort.postMessage({ ev: 'opened', sid: m.sid, port: 5000 });
         if (m.op === 'play') throw new Error('boom');
       });`;
-    engine = createMediaEngine({ bindHost: '127.0.0.1', ...portRange(10), log, workerUrl: new URL(`data:text/javascript,${encodeURIComponent(src)}`) });
+    engine = createMediaEngine({ bindHost: '127.0.0.1', ...ports, log, workerUrl: new URL(`data:text/javascript,${encodeURIComponent(src)}`) });
     const session = await engine.openSession();
     await session.start({ host: '127.0.0.1', port: 9, codec: 'PCMU', payloadType: 0, telephoneEventPt: 101 });
     const { paths } = await clips([100]);

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../src/log.js';
 import type { SipUserAgent } from '../src/telephony/sip/index.js';
 import { getHeader, getHeaders } from '../src/telephony/sip/message.js';
-import { ANSWER, NUMBER, OFFER, PASSWORD, authParams, crlf, md5, phoneRequest, uaHarness, type FakePhone } from './helpers/fake-phone.js';
+import { ANSWER, NUMBER, OFFER, PASSWORD, T1, T2, authParams, crlf, md5, phoneRequest, uaHarness, type FakePhone } from './helpers/fake-phone.js';
 
 /** An answered call against a fake phone: route set, BYE both ways, in-dialog requests, re-INVITE, hostile input. */
 describe('SIP user agent: in the call', () => {
@@ -99,10 +99,12 @@ describe('SIP user agent: in the call', () => {
     const retransmitted = await phone.response(200, 'INVITE'); // no ACK yet
     expect(retransmitted.raw).toBe(ok.raw);
     phone.send(phoneRequest(phone, invite, 'ph1', 'ACK', 2), ua.local);
-    await new Promise((res) => setTimeout(res, 400));
-    const count = phone.all.filter((m) => m.msg.type === 'response' && m.msg.core.cseq.method === 'INVITE').length;
-    await new Promise((res) => setTimeout(res, 400));
-    expect(phone.all.filter((m) => m.msg.type === 'response' && m.msg.core.cseq.method === 'INVITE').length).toBe(count);
+    await phone.roundTrip(ua.local); // the ACK is handled, and every 200 sent before it is here
+    const okCount = () => phone.all.filter((m) => m.msg.type === 'response' && m.msg.core.cseq.method === 'INVITE').length;
+    const count = okCount();
+    // Stopped retransmission is time behaviour: a running timer would resend within T2 (its longest interval).
+    await new Promise((res) => setTimeout(res, T2 + T1));
+    expect(okCount()).toBe(count);
 
     const done = r.dialog.bye();
     const bye = await phone.request('BYE');

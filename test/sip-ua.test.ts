@@ -5,6 +5,13 @@ import type { SipUserAgent } from '../src/telephony/sip/index.js';
 import { getHeader, getHeaders } from '../src/telephony/sip/message.js';
 import { ANSWER, NUMBER, OFFER, PASSWORD, authParams, crlf, md5, phoneRequest, uaHarness, type FakePhone } from './helpers/fake-phone.js';
 
+/** An onProvisional handler and a promise settled by the first 180 it sees. */
+function ringingSignal() {
+  let rang!: () => void;
+  const ringing = new Promise<void>((r) => (rang = r));
+  return { ringing, onProvisional: (p: { status: number }) => void (p.status === 180 && rang()) };
+}
+
 /** Placing a call against a fake phone: provisional and final responses, CANCEL, digest, codecs, timers. */
 describe('SIP user agent: placing a call', () => {
   let phone: FakePhone;
@@ -56,13 +63,16 @@ describe('SIP user agent: placing a call', () => {
 
   it('183 with SDP is information only: the call is answered by the 200', async () => {
     const early: Array<string | null> = [];
-    const result = dial({ onProvisional: (p) => early.push(p.sdp) });
+    let told!: () => void;
+    const provisional = new Promise<void>((r) => (told = r));
+    const result = dial({ onProvisional: (p) => (early.push(p.sdp), told()) });
     const invite = await phone.request('INVITE');
     phone.respond(invite, 183, 'Session Progress', { toTag: 'ph1', body: ANSWER, headers: ['Content-Type: application/sdp'] });
-    await new Promise((r) => setTimeout(r, 100));
+    await provisional;
     expect(early).toEqual([ANSWER]);
     phone.respond(invite, 200, 'OK', { toTag: 'ph1', body: ANSWER, headers: [contact(), 'Content-Type: application/sdp'] });
     expect((await result).kind).toBe('answered');
+    expect(early).toEqual([ANSWER]);
   });
 
   it.each([
@@ -106,10 +116,11 @@ describe('SIP user agent: placing a call', () => {
 
   it('abort while ringing: CANCEL, 487 → failed (aborted)', async () => {
     const abort = new AbortController();
-    const result = dial({ signal: abort.signal });
+    const { onProvisional, ringing } = ringingSignal();
+    const result = dial({ signal: abort.signal, onProvisional });
     const invite = await phone.request('INVITE');
     phone.respond(invite, 180, 'Ringing', { toTag: 'ph1' });
-    await new Promise((r) => setTimeout(r, 50));
+    await ringing; // the UA has seen the 180: a CANCEL is allowed now
     abort.abort();
     const cancel = await phone.request('CANCEL');
     phone.respond(cancel, 200, 'OK', { toTag: 'ph1' });
@@ -169,7 +180,7 @@ describe('SIP user agent: placing a call', () => {
     expect(getHeader(second.msg, 'authorization')).toBeUndefined();
     phone.respond(second, 407, 'Proxy Authentication Required', { toTag: 'b', headers: challenge });
     expect(await result).toMatchObject({ kind: 'failed', sipStatus: 407, reason: 'authentication rejected' });
-    await new Promise((r) => setTimeout(r, 200));
+    await phone.roundTrip(ua.local); // a third INVITE, sent on the second 407, would be here by now
     expect(phone.requests('INVITE')).toHaveLength(2);
   });
 
@@ -219,18 +230,21 @@ describe('SIP user agent: placing a call', () => {
     expect(ackB.msg.core.to.tag).toBe('forkB');
     const byeB = await phone.request('BYE');
     expect(byeB.msg.core.to.tag).toBe('forkB');
+    let endedBy: string | null = null;
+    if (r.kind === 'answered') void r.dialog.ended.then((by) => (endedBy = by));
     phone.respond(byeB, 200, 'OK');
-    if (r.kind === 'answered') {
-      const state = await Promise.race([r.dialog.ended, new Promise((res) => setTimeout(() => res('up'), 100))]);
-      expect(state).toBe('up');
-    }
+    await phone.roundTrip(ua.local); // the UA has handled the 200 to fork B's BYE
+    expect(r.kind).toBe('answered');
+    expect(endedBy).toBeNull();
+    expect(phone.requests('BYE').map((b) => b.msg.core.to.tag)).toEqual(['forkB']);
   });
 
   it('close() while ringing: CANCEL sent, result reported at once', async () => {
-    const result = dial();
+    const { onProvisional, ringing } = ringingSignal();
+    const result = dial({ onProvisional });
     const invite = await phone.request('INVITE');
     phone.respond(invite, 180, 'Ringing', { toTag: 'ph1' });
-    await new Promise((r) => setTimeout(r, 50));
+    await ringing; // the UA has seen the 180: closing must CANCEL
     await ua.close();
     expect(await result).toMatchObject({ kind: 'failed', reason: 'SIP user agent closed' });
     await phone.request('CANCEL');

@@ -15,6 +15,8 @@ import { getHeader, getHeaders, parseMessage, type IncomingMessage, type Incomin
 export const NUMBER = '+886912345678';
 export const PASSWORD = 'trunk-secret-pw';
 export const T1 = 50;
+/** The harness UA's longest retransmission interval (t2 = 8 × t1). */
+export const T2 = 8 * T1;
 
 export const crlf = (lines: string[]) => lines.join('\r\n');
 export const OFFER = crlf(['v=0', 'o=callpay 1 1 IN IP4 127.0.0.1', 's=callpay', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 40000 RTP/AVP 0 8 101', 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16', 'a=ptime:20', 'a=sendrecv', '']);
@@ -108,6 +110,31 @@ export class FakePhone {
     ]);
     this.send(text, req.source);
     return text;
+  }
+
+  /**
+   * A barrier: an out-of-dialog OPTIONS to the UA, and its 200. The UA handles datagrams in arrival
+   * order and sends on one socket, so once that 200 is here, whatever it sent on account of anything
+   * the phone sent earlier is here too: "nothing more came" can then be checked exactly.
+   */
+  async roundTrip(ua: HostPort): Promise<void> {
+    const callId = `barrier-${randomBytes(6).toString('hex')}`;
+    this.send(
+      crlf([
+        `OPTIONS sip:callpay@${ua.host}:${ua.port} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=z9hG4bK${randomBytes(6).toString('hex')}`,
+        'Max-Forwards: 70',
+        'From: <sip:barrier@127.0.0.1>;tag=barrier',
+        'To: <sip:callpay@127.0.0.1>',
+        `Call-ID: ${callId}`,
+        'CSeq: 1 OPTIONS',
+        'Content-Length: 0',
+        '',
+        '',
+      ]),
+      ua,
+    );
+    await this.next((r) => r.msg.type === 'response' && r.msg.core.callId === callId);
   }
 
   close(): Promise<void> {

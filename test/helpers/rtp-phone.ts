@@ -70,3 +70,69 @@ export async function openRtpPhone(): Promise<{
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };
 }
+
+export interface HeldPortRange {
+  /** Even; the range holds `evenPorts` even ports, [portMin, portMax] with portMax odd. */
+  portMin: number;
+  portMax: number;
+  /** Closes the socket on one port of the range (awaited: the port is free again), or on all of them. */
+  release(port?: number): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+
+function bindUdp(port: number): Promise<Socket | null> {
+  const s = createSocket('udp4');
+  return new Promise((done) => {
+    s.once('error', () => {
+      s.close();
+      done(null);
+    });
+    s.bind(port, HOST, () => done(s));
+  });
+}
+
+const closeSocket = (s: Socket) => new Promise<void>((r) => s.close(() => r()));
+
+/**
+ * Binds every even port of a range of `evenPorts` even ports on 127.0.0.1 and keeps them bound until
+ * released: the range is known to be free, not guessed. Its base comes from a port-0 bind (a port the
+ * system hands out as free), rounded down to even; a range with a busy port is dropped for another.
+ */
+export async function holdRtpPortRange(evenPorts: number): Promise<HeldPortRange> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const probe = (await bindUdp(0))!;
+    const base = (probe.address() as AddressInfo).port & ~1;
+    await closeSocket(probe);
+    if (base + 2 * evenPorts - 1 > 65535) continue;
+    const held = new Map<number, Socket>();
+    for (let p = base; p < base + 2 * evenPorts; p += 2) {
+      const s = await bindUdp(p);
+      if (!s) break;
+      held.set(p, s);
+    }
+    if (held.size === evenPorts) {
+      return {
+        portMin: base,
+        portMax: base + 2 * evenPorts - 1,
+        async release(port) {
+          const ports = port === undefined ? [...held.keys()] : [port];
+          await Promise.all(ports.map((p) => {
+            const s = held.get(p);
+            held.delete(p);
+            return s ? closeSocket(s) : undefined;
+          }));
+        },
+      };
+    }
+    await Promise.all([...held.values()].map(closeSocket));
+  }
+  throw new Error(`no range of ${evenPorts} free even UDP ports found on ${HOST}`);
+}
+
+/** A range of `evenPorts` even ports that were all free a moment ago (checked by binding them), for an RTP engine. */
+export async function freeRtpPortRange(evenPorts: number): Promise<{ portMin: number; portMax: number }> {
+  const held = await holdRtpPortRange(evenPorts);
+  await held.release();
+  return { portMin: held.portMin, portMax: held.portMax };
+}
