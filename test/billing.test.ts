@@ -1,12 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dumpDatabase, runCli, tempDir, type CliResult } from './helpers/cli.js';
-import { openContext, type AppContext } from '../src/cli/context.js';
-import { PaymentRepository } from '../src/store/payments.js';
-import { Ledger } from '../src/store/ledger.js';
+import type Database from 'better-sqlite3';
+import { dumpDatabase, openDb, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { openContext } from '../src/wiring/context.js';
+import { openStore } from '../src/wiring/stores.js';
+import type { Store } from '../src/payments/repositories.js';
 import { cycleOf } from '../src/domain/billing.js';
-import { systemClock, type Clock } from '../src/domain/clock.js';
+import type { Clock } from '../src/domain/clock.js';
 import { newId } from '../src/domain/ids.js';
 
 const PEOPLE = [
@@ -59,14 +60,14 @@ describe('billing export and settlement', () => {
   const at: Record<string, string> = {};
   let cycle = '';
 
-  /** A payment taken through hold → post (or void), as the payments service will do it. */
-  function pay(ctx: AppContext, payments: PaymentRepository, ledger: Ledger, p: { merchant: string; account: string; amount: number; ref: string; voided?: boolean }) {
+  /** A payment taken through hold → post (or void), as the payments service will do it; `peek` reads the transfer's time. */
+  async function pay(store: Store, peek: Database.Database, p: { merchant: string; account: string; amount: number; ref: string; voided?: boolean }) {
     const id = newId('pay');
-    payments.insert({ id, merchantId: p.merchant, amount: p.amount, currency: 'TWD', reference: p.ref, description: 'test',
+    await store.payments.insert({ id, merchantId: p.merchant, amount: p.amount, currency: 'TWD', reference: p.ref, description: 'test',
       returnUrl: 'https://shop.example/return', metadata: {}, expiresAt: new Date(Date.now() + 600_000).toISOString(), live: true }, 'calling', 'test');
-    expect(ledger.hold({ paymentId: id, merchantId: p.merchant, billableAccountId: p.account, amount: p.amount, currency: 'TWD' }).ok).toBe(true);
-    const tr = p.voided ? ledger.void(id) : ledger.post(id);
-    at[id] = ctx.db.prepare('SELECT created_at FROM transfers WHERE id = ?').pluck().get(tr) as string;
+    expect((await store.ledger.hold({ paymentId: id, merchantId: p.merchant, billableAccountId: p.account, amount: p.amount, currency: 'TWD' })).ok).toBe(true);
+    const tr = p.voided ? await store.ledger.void(id) : await store.ledger.post(id);
+    at[id] = peek.prepare('SELECT created_at FROM transfers WHERE id = ?').pluck().get(tr) as string;
     at[`${id}/tr`] = tr ?? '';
     return id;
   }
@@ -84,19 +85,21 @@ describe('billing export and settlement', () => {
     ids.evil = json(await cli(['merchant', 'add', '--name', EVIL_NAME, '--json']));
 
     const ctx = await openContext({}, { cwd: dir.path, env: {} });
+    const peek = openDb(db);
     try {
-      const payments = new PaymentRepository(ctx.db, systemClock);
-      cycle = ctx.ledger.currentCycle();
-      ids.p1 = pay(ctx, payments, ctx.ledger, { merchant: ids.shop, account: ids.alice, amount: 25000, ref: 'order-1001' });
-      ids.p2 = pay(ctx, payments, ctx.ledger, { merchant: ids.evil, account: ids.alice, amount: 1200, ref: '=1+2' });
-      ids.p3 = pay(ctx, payments, ctx.ledger, { merchant: ids.shop, account: ids.bob, amount: 80000, ref: 'order-1002', voided: true });
-      ids.p4 = pay(ctx, payments, ctx.ledger, { merchant: ids.shop, account: ids.bob, amount: 4500, ref: '@SUM(A1)' });
+      const { store } = ctx;
+      cycle = await store.ledger.currentCycle();
+      ids.p1 = await pay(store, peek, { merchant: ids.shop, account: ids.alice, amount: 25000, ref: 'order-1001' });
+      ids.p2 = await pay(store, peek, { merchant: ids.evil, account: ids.alice, amount: 1200, ref: '=1+2' });
+      ids.p3 = await pay(store, peek, { merchant: ids.shop, account: ids.bob, amount: 80000, ref: 'order-1002', voided: true });
+      ids.p4 = await pay(store, peek, { merchant: ids.shop, account: ids.bob, amount: 4500, ref: '@SUM(A1)' });
       const refundId = newId('re');
-      payments.insertRefund(refundId, ids.p1, 5000, 'damaged');
-      const tr = ctx.ledger.refund(ids.p1, refundId, 5000);
-      at.refund = ctx.db.prepare('SELECT created_at FROM transfers WHERE id = ?').pluck().get(tr) as string;
+      await store.payments.insertRefund(refundId, ids.p1, 5000, 'damaged');
+      const tr = await store.ledger.refund(ids.p1, refundId, 5000);
+      at.refund = peek.prepare('SELECT created_at FROM transfers WHERE id = ?').pluck().get(tr) as string;
       at['refund/tr'] = tr;
     } finally {
+      peek.close();
       await ctx.close();
     }
   });
@@ -219,16 +222,19 @@ describe('billing export and settlement', () => {
     const clock: Clock = () => now;
     const { closingDay, timeZone } = ctx.config.billing;
     expect([closingDay, timeZone]).toEqual([25, 'Asia/Taipei']);
-    const ledger = new Ledger(ctx.db, clock, (t) => cycleOf(t, closingDay, timeZone));
-    const payments = new PaymentRepository(ctx.db, clock);
+    // The configured store with a clock of the test's: its cycles come from the same closing day and zone.
+    const store = openStore(ctx.config, ctx.keyring, clock);
+    const peek = openDb(db);
     try {
       now = new Date('2030-11-25T15:59:59.999Z'); // 23:59:59.999 on the 25th in Taipei
-      const last = pay(ctx, payments, ledger, { merchant: ids.shop, account: ids.alice, amount: 100, ref: 'last-of-november' });
+      const last = await pay(store, peek, { merchant: ids.shop, account: ids.alice, amount: 100, ref: 'last-of-november' });
       now = new Date('2030-11-25T16:00:00.000Z'); // 00:00 on the 26th in Taipei
-      const first = pay(ctx, payments, ledger, { merchant: ids.shop, account: ids.alice, amount: 200, ref: 'first-of-december' });
-      const cycles = ctx.db.prepare("SELECT payment_id, cycle FROM transfers WHERE kind = 'post' AND payment_id IN (?, ?)").raw().all(last, first);
+      const first = await pay(store, peek, { merchant: ids.shop, account: ids.alice, amount: 200, ref: 'first-of-december' });
+      const cycles = peek.prepare("SELECT payment_id, cycle FROM transfers WHERE kind = 'post' AND payment_id IN (?, ?)").raw().all(last, first);
       expect(Object.fromEntries(cycles as Array<[string, string]>)).toEqual({ [last]: '2030-11', [first]: '2030-12' });
     } finally {
+      peek.close();
+      await store.close();
       await ctx.close();
     }
     const refs = async (c: string) => parseCsv(ok(await cli(['bill', 'export', '--cycle', c], { env }))).map((r) => `${r.type}:${r.reference}`);

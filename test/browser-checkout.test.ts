@@ -324,7 +324,7 @@ describe('checkout page in Chromium', { timeout: 120_000 }, () => {
     await page.waitForURL((u) => u.href.startsWith(`${site.url}/thanks`), { timeout: 10_000 });
     const query = site.visits[0]!.searchParams;
     expect(query.get('status')).toBe('expired');
-    expect(verifyReturnSignature(query, w.ctx.webhookSecrets.active(w.merchantId)[0]!)).toBe(true);
+    expect(verifyReturnSignature(query, (await w.ctx.store.webhookSecrets.active(w.merchantId))[0]!)).toBe(true);
   });
 
   it('shows a canceled payment as canceled, with no form', async () => {

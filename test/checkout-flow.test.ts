@@ -9,7 +9,7 @@ describe('checkout flow', () => {
   let w: TestWorld;
   let b: Client;
   let shop: { id: string; apiKey: string; secret: string };
-  const status = (id: string) => w.daemon.payments.get(id).status;
+  const status = async (id: string) => (await w.daemon.store.payments.get(id)).status;
 
   beforeAll(async () => {
     ({ w, shop } = await checkoutWorld());
@@ -70,7 +70,7 @@ describe('checkout flow', () => {
     expect(Math.abs(Number(to.searchParams.get('t')) - Date.now() / 1000)).toBeLessThan(120);
     const verifyReturn = readmeVerifier();
     expect(verifyReturn(to.searchParams, shop.secret)).toBe(true);
-    expect(verifyReturn(to.searchParams, w.ctx.webhookSecrets.active(w.merchantId)[0]!), 'another merchant\'s secret').toBe(false);
+    expect(verifyReturn(to.searchParams, (await w.ctx.store.webhookSecrets.active(w.merchantId))[0]!), 'another merchant\'s secret').toBe(false);
     const forged = new URLSearchParams(to.searchParams);
     forged.set('status', 'declined');
     expect(verifyReturn(forged, shop.secret)).toBe(false);
@@ -106,7 +106,7 @@ describe('checkout flow', () => {
     expect(w.engine.requests).toHaveLength(calls);
 
     expect((await enterPassword(b, p, PASSWORD)).status).toBe(303);
-    await eventually(() => expect(status(p.id)).toBe('succeeded'));
+    await eventually(async () => expect(await status(p.id)).toBe('succeeded'));
     expect(w.engine.requests).toHaveLength(calls + 1);
   });
 
@@ -125,11 +125,11 @@ describe('checkout flow', () => {
     expect(blocked.headers.get('retry-after')).toBe('900');
     expectPageHeaders(blocked);
     expect(blocked.text).toContain('Too many attempts, try again later.');
-    expect(status(p.id)).toBe('requires_password');
+    expect(await status(p.id)).toBe('requires_password');
 
     // The consumer is not locked and no PIN failure was counted: the phone side is untouched.
-    expect(w.ctx.consumers.findByLogin('dora')?.status).toBe('active');
-    expect(w.ctx.db.prepare('SELECT count(*) FROM pin_failures').pluck().get()).toBe(0);
+    expect((await w.ctx.store.consumers.findByLogin('dora'))?.status).toBe('active');
+    expect(w.db.prepare('SELECT count(*) FROM pin_failures').pluck().get()).toBe(0);
     w.engine.script.push({ kind: 'approved' });
     const byMerchant = await w.api('POST', '/v1/payments', { idem: `dora-${Math.random()}`, body: { amount: 15000, currency: 'TWD', reference: 'r', description: 'd', return_url: 'https://shop.example/', login_account: 'dora' } });
     expect(byMerchant.body.status, 'the merchant passed the login: the password is still asked for').toBe('requires_password');
@@ -139,7 +139,7 @@ describe('checkout flow', () => {
     const later = await createPayment(w);
     expect((await signIn(client(), later, 'dora')).status).toBe(303);
     expect((await enterPassword(b, later, PASSWORD)).status).toBe(303);
-    await eventually(() => expect(status(later.id)).toBe('succeeded'));
+    await eventually(async () => expect(await status(later.id)).toBe('succeeded'));
   });
 
   it('skips the password below the consumer\'s threshold', async () => {
@@ -150,8 +150,8 @@ describe('checkout flow', () => {
     const page = await b.get(r.location!);
     expect(['calling', 'result']).toContain(stepOf(page.text));
     expect(page.text).not.toContain('password-form');
-    await eventually(() => expect(status(p.id)).toBe('succeeded'));
-    expect(w.daemon.payments.transitions(p.id).map((t) => t.toStatus)).not.toContain('requires_password');
+    await eventually(async () => expect(await status(p.id)).toBe('succeeded'));
+    expect((await w.daemon.store.payments.transitions(p.id)).map((t) => t.toStatus)).not.toContain('requires_password');
     // Above it, the password is asked for.
     const big = await createPayment(w, { amount: 60000 });
     await signIn(client(), big, 'carol');
@@ -169,23 +169,23 @@ describe('checkout flow', () => {
       const page = await b.get(r.location!);
       expect(stepOf(page.text)).toBe('login');
       expect(testid(page.text, 'error')).toBe('We could not start payment authorization for this login account.');
-      expect(status(p.id)).toBe('requires_consumer');
+      expect(await status(p.id)).toBe('requires_consumer');
       // Everything but the payment's own id, token and CSRF field is the same.
       seen.push(page.text.replaceAll(p.id, 'ID').replaceAll(p.token, 'TOKEN').replace(/name="csrf" value="[^"]*"/, ''));
     }
     expect(new Set(seen).size).toBe(1);
     expect(w.engine.requests).toHaveLength(calls);
-    expect(w.ctx.consumers.findByLogin('locked.larry')?.status).toBe('locked');
+    expect((await w.ctx.store.consumers.findByLogin('locked.larry'))?.status).toBe('locked');
   });
 
   it('refuses the login step when the merchant already passed the login account, showing the current step', async () => {
     const p = await createPayment(w, { login_account: 'bob' });
-    expect(status(p.id)).toBe('requires_password');
+    expect(await status(p.id)).toBe('requires_password');
     const r = await signIn(client(), p, 'alice');
     expect(r.status).toBe(409);
     expect(stepOf(r.text)).toBe('password');
     expect(testid(r.text, 'error')).toBe('This step is already done. Here is where the payment stands now.');
-    expect(w.daemon.payments.get(p.id).consumerId).toBe(w.ctx.consumers.findByLogin('bob')?.id);
+    expect((await w.daemon.store.payments.get(p.id)).consumerId).toBe((await w.ctx.store.consumers.findByLogin('bob'))?.id);
   });
 
 });

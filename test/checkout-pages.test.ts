@@ -8,7 +8,7 @@ describe('checkout pages', () => {
   let w: TestWorld;
   let b: Client;
   let shop: { id: string; apiKey: string; secret: string };
-  const status = (id: string) => w.daemon.payments.get(id).status;
+  const status = async (id: string) => (await w.daemon.store.payments.get(id)).status;
 
   beforeAll(async () => {
     ({ w, shop } = await checkoutWorld());
@@ -91,7 +91,7 @@ describe('checkout pages', () => {
     // Forms too: the token decides before anything else.
     const posted = await new Client(w.daemon.url).post(`/checkout/${p.id}/login`, { token: flipped, csrf: 'x', login: 'alice' });
     expect([posted.status, posted.text]).toEqual([404, first.text]);
-    expect(status(p.id)).toBe('requires_consumer');
+    expect(await status(p.id)).toBe('requires_consumer');
   });
 
   it('refuses forms without the CSRF pair (403, nothing processed)', async () => {
@@ -123,12 +123,12 @@ describe('checkout pages', () => {
     // JSON instead of a form: no fields at all.
     const json = await b.request('POST', `/checkout/${p.id}/login`, undefined, { 'content-type': 'application/json' });
     expect(json.status).toBe(404);
-    expect(status(p.id)).toBe('requires_consumer');
+    expect(await status(p.id)).toBe('requires_consumer');
     expect(w.engine.requests).toHaveLength(0);
     // The same session still works with the right pair.
     w.engine.script.push({ kind: 'approved' });
     expect((await b.post(`/checkout/${p.id}/login`, { token: p.token, csrf, login: 'alice' })).status).toBe(303);
-    await eventually(() => expect(status(p.id)).toBe('succeeded'));
+    await eventually(async () => expect(await status(p.id)).toBe('succeeded'));
   });
 
   it('answers oversized or overfull forms with an error page, unprocessed', async () => {
@@ -143,7 +143,7 @@ describe('checkout pages', () => {
       expect(r.headers.get('content-type')).toMatch(/^text\/html/);
       expect(r.text).toContain('Something went wrong');
     }
-    expect(status(p.id)).toBe('requires_consumer');
+    expect(await status(p.id)).toBe('requires_consumer');
   });
 
   it('shows every final status as a result with the way back, never a form', async () => {
@@ -157,9 +157,9 @@ describe('checkout pages', () => {
     w.engine.script.push({ kind: 'approved' });
     const refunded = await createPayment(w);
     await signIn(client(), refunded, 'alice');
-    await eventually(() => expect(status(refunded.id)).toBe('succeeded'));
+    await eventually(async () => expect(await status(refunded.id)).toBe('succeeded'));
     expect((await w.api('POST', `/v1/payments/${refunded.id}/refunds`, { body: {}, idem: `re-${Math.random()}` })).status).toBe(201);
-    await eventually(() => expect(status(failedPin.id)).toBe('declined'));
+    await eventually(async () => expect(await status(failedPin.id)).toBe('declined'));
 
     const cases: Array<[Created, string, string]> = [
       [canceled, 'canceled', 'Night Market Stall 12 canceled this payment. Nothing was charged.'],
@@ -247,7 +247,7 @@ describe('checkout: expiry', () => {
     expect(page.text).toContain('The time to pay has run out. Nothing was charged.');
     expect(page.text).not.toContain('<form');
     expect(page.text).not.toMatch(/id="(login|password)"/);
-    expect(w.daemon.payments.get(p.id).status, 'recorded as the sweeper would').toBe('expired');
+    expect((await w.daemon.store.payments.get(p.id)).status, 'recorded as the sweeper would').toBe('expired');
     const late = await b.post(`/checkout/${p.id}/login`, { token: p.token, csrf, login: 'alice' });
     expect(late.status).toBe(409);
     expect(resultOf(late.text)).toBe('expired');

@@ -14,7 +14,7 @@ const pathOf = (url: string) => {
 describe('payment QR landing', () => {
   let w: TestWorld;
   const publicUrl = 'http://127.0.0.1:8080';
-  const payments = () => w.ctx.db.prepare('SELECT count(*) FROM payments').pluck().get() as number;
+  const payments = () => w.db.prepare('SELECT count(*) FROM payments').pluck().get() as number;
 
   beforeAll(async () => {
     w = await startWorld();
@@ -94,7 +94,7 @@ describe('payment QR landing', () => {
 
     const checkout = await b.request('GET', r.location!);
     expect((await b.request('POST', `/checkout/${id}/login`, { token: token!, csrf: field(checkout.text, 'csrf'), login: 'alice' })).status).toBe(303);
-    await eventually(() => expect(w.daemon.payments.get(id!).status).toBe('succeeded'));
+    await eventually(async () => expect((await w.daemon.store.payments.get(id!)).status).toBe('succeeded'));
     const back = await b.request('GET', `/checkout/${id}/return?token=${token}`);
     expect(back.status).toBe(303);
     expect(back.location, 'callpay\'s own page is reached by path').toMatch(new RegExp(`^/pay/${w.merchantId}/done\\?payment_id=${id}&status=succeeded&t=\\d+&signature=[0-9a-f]{64}$`));

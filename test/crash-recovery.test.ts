@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers/cli.js';
-import { startServe } from './helpers/serve-process.js';
+import { CRASH_AFTER_APPROVAL, startServe } from './helpers/serve-process.js';
 import { eventually } from './helpers/daemon.js';
 
 /**
@@ -34,7 +34,7 @@ describe('callpay serve as a process', () => {
     }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id: string; status: string; live: boolean } }));
 
   it('charges exactly once after a SIGKILL between approval and charge', async () => {
-    const first = await startServe(dir.path, { ...env, CALLPAY_DEBUG_CRASH_AFTER_APPROVAL: 'true' });
+    const first = await startServe(dir.path, env, undefined, CRASH_AFTER_APPROVAL);
     const created = await pay(first.url);
     expect(created.body.status).toBe('calling');
     const died = await Promise.race([first.exited, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
 import { startSipp, type Sipp } from './helpers/sipp.js';
 import { writeDtmfPcap } from './helpers/pcap.js';
-import { openRtpPhone } from './helpers/rtp-phone.js';
+import { freeRtpPortRange, openRtpPhone } from './helpers/rtp-phone.js';
 import { startReceiver } from './helpers/receiver.js';
 import { verifySignature } from '../src/notify/signature.js';
 import { loadPromptSet, SHIPPED_PROMPTS_DIR } from '../src/ivr/prompts.js';
@@ -34,11 +34,12 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
   });
 
   async function world(phone: Sipp, env: Record<string, string> = {}): Promise<TestWorld> {
+    const rtp = await freeRtpPortRange(8);
     w = await startWorld({
       CALLPAY_TELEPHONY_SIP_BIND_PORT: '0',
       CALLPAY_TELEPHONY_SIP_REQUEST_URI: `sip:{number}@127.0.0.1:${phone.port}`,
-      CALLPAY_TELEPHONY_RTP_PORT_MIN: '34000',
-      CALLPAY_TELEPHONY_RTP_PORT_MAX: '34999',
+      CALLPAY_TELEPHONY_RTP_PORT_MIN: String(rtp.portMin),
+      CALLPAY_TELEPHONY_RTP_PORT_MAX: String(rtp.portMax),
       CALLPAY_TELEPHONY_SIP_RING_TIMEOUT_MS: '5000',
       CALLPAY_IVR_RETRY_DELAY_MS: '300',
       CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '2000',
@@ -76,9 +77,9 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     expect(created.body).toMatchObject({ status: 'calling', live: true });
     const done = await finalOf(t, created.body.id, merchant.api_key);
     expect(done).toMatchObject({ status: 'succeeded' });
-    expect(t.ctx.ledger.available(account)).toBe(100000 - 15000);
-    expect(t.ctx.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(created.body.id)).toEqual(['hold', 'post']);
-    const attempts = t.ctx.db.prepare('SELECT outcome, sip_status AS sipStatus, digit_count AS digits FROM call_attempts WHERE payment_id = ?').all(created.body.id);
+    expect(await t.ctx.store.ledger.available(account)).toBe(100000 - 15000);
+    expect(t.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(created.body.id)).toEqual(['hold', 'post']);
+    const attempts = t.db.prepare('SELECT outcome, sip_status AS sipStatus, digit_count AS digits FROM call_attempts WHERE payment_id = ?').all(created.body.id);
     expect(attempts).toEqual([{ outcome: 'answered', sipStatus: 200, digits: 7 }]);
     await eventually(() => expect(receiver.received.length).toBe(1), 10_000);
     const delivery = receiver.received[0]!;
@@ -94,8 +95,8 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     const account = await enrolPrepaid(t, 'alice', '1000');
     const created = await pay(t, 'alice');
     expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'declined', failure_code: 'wrong_pin' });
-    expect(t.ctx.ledger.available(account)).toBe(100000);
-    expect(t.ctx.db.prepare('SELECT count(*) FROM pin_failures').pluck().get()).toBe(3);
+    expect(await t.ctx.store.ledger.available(account)).toBe(100000);
+    expect(t.db.prepare('SELECT count(*) FROM pin_failures').pluck().get()).toBe(3);
     await phone.stop();
 
     sipp = await pcapPhone('answer-dtmf', '*');
@@ -113,7 +114,7 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     await enrolPrepaid(t, 'alice', '1000');
     const created = await pay(t, 'alice');
     expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'succeeded' });
-    const attempts = t.ctx.db.prepare('SELECT attempt, outcome, sip_status AS sipStatus FROM call_attempts WHERE payment_id = ? ORDER BY attempt').all(created.body.id);
+    const attempts = t.db.prepare('SELECT attempt, outcome, sip_status AS sipStatus FROM call_attempts WHERE payment_id = ? ORDER BY attempt').all(created.body.id);
     expect(attempts).toEqual([{ attempt: 1, outcome: 'busy', sipStatus: 486 }, { attempt: 2, outcome: 'answered', sipStatus: 200 }]);
   });
 
@@ -123,7 +124,7 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     await enrolPrepaid(t, 'alice', '1000');
     const created = await pay(t, 'alice');
     expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'failed', failure_code: 'no_answer' });
-    expect(t.ctx.db.prepare('SELECT count(*) FROM call_attempts WHERE payment_id = ?').pluck().get(created.body.id)).toBe(2);
+    expect(t.db.prepare('SELECT count(*) FROM call_attempts WHERE payment_id = ?').pluck().get(created.body.id)).toBe(2);
   });
 
   it('never dials a locked consumer', async () => {
@@ -133,7 +134,11 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     await t.cli(['consumer', 'lock', 'alice']);
     const created = await pay(t, 'alice');
     expect(created.body).toMatchObject({ status: 'declined', failure_code: 'consumer_locked' });
-    await new Promise((r) => setTimeout(r, 300));
+    // Declined when created: a call is only ever placed for a payment in 'calling', which this one never was.
+    const transitions = (await t.api('GET', `/v1/payments/${created.body.id}/transitions`)).body.data as Array<{ to: string }>;
+    expect(transitions.at(-1)).toMatchObject({ to: 'declined' });
+    expect(transitions.map((x) => x.to)).not.toContain('calling');
+    expect(t.db.prepare('SELECT count(*) FROM call_attempts WHERE payment_id = ?').pluck().get(created.body.id)).toBe(0);
     expect(sipp.messages()).not.toContain('INVITE');
   });
 

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, tempDir, type CliResult } from './helpers/cli.js';
-import { openContext } from '../src/cli/context.js';
+import { openContext } from '../src/wiring/context.js';
 import { checkPin, findConsumer } from '../src/admin/consumers.js';
 
 const PHONE = '+886912345678';
@@ -59,10 +59,10 @@ describe('enrolment through the CLI', () => {
     // The PIN check goes through the same services the call will use.
     const ctx = await openContext({}, { cwd: dir.path, env: {} });
     try {
-      const id = findConsumer(ctx.consumers, 'alice').id;
+      const id = (await findConsumer(ctx.store.consumers, 'alice')).id;
       expect(await checkPin(ctx.consumerAdmin, id, PIN)).toBe(true);
       expect(await checkPin(ctx.consumerAdmin, id, '482917')).toBe(false);
-      expect(await ctx.hasher.verify(PASSWORD, ctx.consumers.passwordHash(id) ?? '')).toBe(true);
+      expect(await ctx.hasher.verify(PASSWORD, (await ctx.store.consumers.passwordHash(id)) ?? '')).toBe(true);
       // Read the files while the database is still open so the WAL is there too.
       const files = readdirSync(dir.path).filter((f) => f.startsWith('callpay.db'));
       expect(files).toContain('callpay.db-wal');
@@ -130,9 +130,9 @@ describe('enrolment through the CLI', () => {
 
     const ctx = await openContext({}, { cwd: dir.path, env: {} });
     try {
-      expect(ctx.merchants.findByApiKey(added.api_key)?.id).toBe(added.id);
-      expect(ctx.merchants.findByApiKey(rotated.api_key)?.id).toBe(added.id);
-      expect(ctx.merchants.findByApiKey(`${added.api_key}x`)).toBeUndefined();
+      expect((await ctx.store.merchants.findByApiKey(added.api_key))?.id).toBe(added.id);
+      expect((await ctx.store.merchants.findByApiKey(rotated.api_key))?.id).toBe(added.id);
+      expect(await ctx.store.merchants.findByApiKey(`${added.api_key}x`)).toBeUndefined();
     } finally {
       await ctx.close();
     }

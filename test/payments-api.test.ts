@@ -11,8 +11,8 @@ const idem = () => `key-${++seq}-${Math.random()}`;
 describe('merchant API', () => {
   let w: TestWorld;
   let aliceAccount: string;
-  const count = () => w.ctx.db.prepare('SELECT count(*) FROM payments').pluck().get() as number;
-  const available = (acct: string) => w.ctx.ledger.available(acct);
+  const count = () => w.db.prepare('SELECT count(*) FROM payments').pluck().get() as number;
+  const available = (acct: string) => w.ctx.store.ledger.available(acct);
 
   beforeAll(async () => {
     w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '1000' });
@@ -106,7 +106,7 @@ describe('merchant API', () => {
 
   it('charges after an approved call: hold, then post; event and webhook queued', async () => {
     w.engine.script.push({ kind: 'approved' });
-    const start = available(aliceAccount);
+    const start = await available(aliceAccount);
     const r = await w.api('POST', '/v1/payments', { body: order({ login_account: 'Alice', reference: 'call-ok' }), idem: idem() });
     expect(r.body).toMatchObject({ status: 'calling', authentication: { password: false, call: true } });
     const done = await eventually(async () => {
@@ -115,14 +115,14 @@ describe('merchant API', () => {
       return p.body;
     });
     expect(done.expires_in).toBe(0);
-    expect(available(aliceAccount)).toBe(start - 15000);
+    expect(await available(aliceAccount)).toBe(start - 15000);
     const call = w.engine.requests.at(-1);
     expect(call).toMatchObject({ phone: '+886912345678', merchantSpokenName: 'Night Market Stall 12', amount: 15000, currency: 'TWD' });
     expect(await call?.verifyPin('482916')).toBe('ok');
     expect(await call?.verifyPin('482917')).toBe('wrong');
     const events = await w.api('GET', `/v1/events?payment_id=${r.body.id}`);
     expect(events.body.data.map((e: { type: string }) => e.type)).toEqual(['payment.succeeded']);
-    const transfers = w.ctx.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id);
+    const transfers = w.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id);
     expect(transfers).toEqual(['hold', 'post']);
     const transitions = await w.api('GET', `/v1/payments/${r.body.id}/transitions`);
     expect(transitions.body.data.map((t: { to: string }) => t.to)).toEqual(['requires_consumer', 'calling', 'calling', 'succeeded']);
@@ -138,7 +138,7 @@ describe('merchant API', () => {
     [{ kind: 'failed', reason: 'SDP without a usable codec' }, 'failed', 'call_failed'],
   ] as const)('ends %o as %s (%s) and releases the hold', async (outcome, status, code) => {
     w.engine.script.push(outcome);
-    const start = available(aliceAccount);
+    const start = await available(aliceAccount);
     const r = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice' }), idem: idem() });
     const done = await eventually(async () => {
       const p = await w.api('GET', `/v1/payments/${r.body.id}`);
@@ -146,8 +146,8 @@ describe('merchant API', () => {
       return p.body;
     });
     expect(done.failure_code).toBe(code);
-    expect(available(aliceAccount)).toBe(start);
-    expect(w.ctx.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id)).toEqual(['hold', 'void']);
+    expect(await available(aliceAccount)).toBe(start);
+    expect(w.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id)).toEqual(['hold', 'void']);
     const events = await w.api('GET', `/v1/events?payment_id=${r.body.id}`);
     expect(events.body.data.map((e: { type: string }) => e.type)).toEqual([`payment.${status}`]);
   });
@@ -162,7 +162,7 @@ describe('merchant API', () => {
     const p = await w.api('POST', '/v1/payments', { body: order({ login_account: 'postie' }), idem: idem() });
     expect(p.body).toMatchObject({ status: 'declined', failure_code: 'credit_limit_exceeded' });
     expect(w.engine.requests.length).toBe(calls);
-    expect(w.ctx.db.prepare('SELECT count(*) FROM transfers WHERE payment_id IN (?, ?)').pluck().get(r.body.id, p.body.id)).toBe(0);
+    expect(w.db.prepare('SELECT count(*) FROM transfers WHERE payment_id IN (?, ?)').pluck().get(r.body.id, p.body.id)).toBe(0);
   });
 
   it('locks the consumer after five wrong PINs across calls; an operator unlocks', async () => {
@@ -220,8 +220,8 @@ describe('merchant API', () => {
     expect(third).toMatchObject({ status: 'calling', authentication: { call: true } });
     await eventually(async () => expect((await w.api('GET', `/v1/payments/${third.id}`)).body.status).toBe('succeeded'));
     expect((await small()).authentication.call).toBe(false);
-    expect(available(acct)).toBe(100000 - 4 * 10000);
-    const stored = w.daemon.payments.find(first.id);
+    expect(await available(acct)).toBe(100000 - 4 * 10000);
+    const stored = await w.daemon.store.payments.find(first.id);
     expect(stored?.decision).toMatchObject({ allowed: true, steps: [] });
   });
 
@@ -254,10 +254,10 @@ describe('merchant API', () => {
       hungUp = true;
       resolve({ kind: 'hung_up' });
     })));
-    const start = available(aliceAccount);
+    const start = await available(aliceAccount);
     const r = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice' }), idem: idem() });
     expect(r.body.status).toBe('calling');
-    expect(available(aliceAccount)).toBe(start - 15000);
+    expect(await available(aliceAccount)).toBe(start - 15000);
     w.clock.advance(601_000);
     await w.daemon.sweeper.sweep();
     expect(hungUp).toBe(false); // a call gets a grace period past expiry
@@ -265,15 +265,15 @@ describe('merchant API', () => {
     await w.daemon.sweeper.sweep();
     await eventually(async () => expect((await w.api('GET', `/v1/payments/${r.body.id}`)).body.status).toBe('expired'));
     expect(hungUp).toBe(true);
-    expect(available(aliceAccount)).toBe(start);
-    expect(w.ctx.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id)).toEqual(['hold', 'void']);
+    expect(await available(aliceAccount)).toBe(start);
+    expect(w.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id)).toEqual(['hold', 'void']);
   });
 
   it('refunds partially then fully, never more than charged', async () => {
     w.engine.script.push({ kind: 'approved' });
     const r = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice', amount: 20000 }), idem: idem() });
     await eventually(async () => expect((await w.api('GET', `/v1/payments/${r.body.id}`)).body.status).toBe('succeeded'));
-    const before = available(aliceAccount);
+    const before = await available(aliceAccount);
     const part = await w.api('POST', `/v1/payments/${r.body.id}/refunds`, { body: { amount: 5000, reason: 'cold' }, idem: idem() });
     expect(part.status).toBe(201);
     expect(part.body.payment).toMatchObject({ status: 'partially_refunded', amount_refunded: 5000 });
@@ -281,7 +281,7 @@ describe('merchant API', () => {
     expect([tooMuch.status, tooMuch.body.error.code]).toEqual([422, 'refund_exceeds_charge']);
     const rest = await w.api('POST', `/v1/payments/${r.body.id}/refunds`, { body: {}, idem: idem() });
     expect(rest.body.payment).toMatchObject({ status: 'refunded', amount_refunded: 20000 });
-    expect(available(aliceAccount)).toBe(before + 20000);
+    expect(await available(aliceAccount)).toBe(before + 20000);
     const again = await w.api('POST', `/v1/payments/${r.body.id}/refunds`, { body: { amount: 1 }, idem: idem() });
     expect(again.status).toBe(409);
     const open = await w.api('POST', '/v1/payments', { body: order(), idem: idem() });

@@ -11,7 +11,8 @@ import {
   synthesizeMerchantName,
   type PromptSet,
 } from '../src/ivr/prompts.js';
-import { GREETING, PHRASES, PROMPT_LOCALES, amountClips, requiredClips, sayAmount } from '../src/ivr/say/index.js';
+import { LOCALES } from '../src/domain/locale.js';
+import { GREETING, PHRASES, amountClips, requiredClips, sayAmount } from '../src/ivr/say/index.js';
 import { random } from './helpers/random.js';
 
 let dir: string;
@@ -54,7 +55,7 @@ async function promptError(run: Promise<unknown>): Promise<PromptError> {
   return e as PromptError;
 }
 
-describe.each(PROMPT_LOCALES)('shipped prompts, %s', (locale) => {
+describe.each(LOCALES)('shipped prompts, %s', (locale) => {
   let set: PromptSet;
   beforeEach(async () => {
     set = await loadPromptSet(SHIPPED_PROMPTS_DIR, locale);

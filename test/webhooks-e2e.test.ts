@@ -39,7 +39,7 @@ describe('webhooks from the daemon', () => {
     const t = Number(/t=(\d+)/.exec(header)?.[1]);
     expect(verifySignature(header, second?.body ?? '', merchant.webhook_secret, { now: t })).toBe(true);
     expect(verifySignature(header, second?.body ?? '', 'whsec_wrong', { now: t })).toBe(false);
-    const row = w.ctx.db.prepare('SELECT status, attempts FROM webhook_deliveries ORDER BY created_at DESC LIMIT 1').get();
+    const row = w.db.prepare('SELECT status, attempts FROM webhook_deliveries ORDER BY created_at DESC LIMIT 1').get();
     expect(row).toEqual({ status: 'delivered', attempts: 2 });
   });
 });

@@ -2,10 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
 import { startReceiver, type Received } from './helpers/receiver.js';
-import { openContext, type AppContext } from '../src/cli/context.js';
-import { EventRepository } from '../src/store/events.js';
-import { WebhookSecretRepository } from '../src/store/webhook-secrets.js';
+import { openContext, type AppContext } from '../src/wiring/context.js';
+import Database from 'better-sqlite3';
+import { openStore } from '../src/wiring/stores.js';
+import type { Store } from '../src/payments/repositories.js';
 import { createWebhookDispatcher, retryDelayMs, type WebhookDispatcher } from '../src/notify/dispatcher.js';
 import { signatureHeader, verifySignature } from '../src/notify/signature.js';
 
@@ -25,16 +27,17 @@ describe('webhooks', () => {
   let secret: string;
   let now: Date;
   let logs: string;
-  let events: EventRepository;
+  let store: Store;
+  let db: Database.Database;
   let dispatcher: WebhookDispatcher;
   const clock = () => now;
   const nowSeconds = () => Math.floor(now.getTime() / 1000);
   const cli = (args: string[]) => runCli(args, { cwd: dir.path });
   const advance = (ms: number) => (now = new Date(now.getTime() + ms));
   const appendEvent = () =>
-    ctx.db.transaction(() => events.append(merchantId, 'payment.succeeded', null, { amount: 120, currency: 'TWD' }))();
+    store.withTransaction((tx) => tx.events.append(merchantId, 'payment.succeeded', null, { amount: 120, currency: 'TWD' }));
   const deliveries = (eventSeq: number) =>
-    ctx.db.prepare('SELECT * FROM webhook_deliveries WHERE event_seq = ? ORDER BY created_at, rowid').all(eventSeq) as Delivery[];
+    db.prepare('SELECT * FROM webhook_deliveries WHERE event_seq = ? ORDER BY created_at, rowid').all(eventSeq) as Delivery[];
   const verifies = (r: Received | undefined, key: string) =>
     verifySignature(String(r?.headers['callpay-signature']), r?.body ?? '', key, { now: nowSeconds() });
 
@@ -48,13 +51,17 @@ describe('webhooks', () => {
     now = new Date();
     logs = '';
     ctx = await openContext({ logLevel: 'debug' }, { cwd: dir.path, env: {}, logDestination: { write: (l: string) => void (logs += l) } });
-    events = new EventRepository(ctx.db, clock, 72);
+    // The store on the test's clock (deliveries are scheduled by it); a plain connection to look at rows.
+    store = openStore(ctx.config, ctx.keyring, clock);
+    db = new Database(ctx.config.database);
     dispatcher = createWebhookDispatcher({
-      db: ctx.db, secrets: new WebhookSecretRepository(ctx.db, ctx.keyring, clock), clock, log: ctx.log, timeoutMs: 2000, pollIntervalMs: 50,
+      deliveries: store.deliveries, secrets: store.webhookSecrets, clock, log: ctx.log, timeoutMs: 2000, pollIntervalMs: 50,
     });
   });
   afterEach(async () => {
     await dispatcher.stop();
+    db.close();
+    await store.close();
     await ctx.close();
     await receiver.close();
     dir.remove();
@@ -62,7 +69,7 @@ describe('webhooks', () => {
 
   it('delivers a signed event once and marks it delivered; secrets stay out of logs', async () => {
     expect(secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
-    const event = appendEvent();
+    const event = await appendEvent();
     expect(await dispatcher.runOnce()).toBe(1);
     expect(await dispatcher.runOnce()).toBe(0);
     expect(receiver.received).toHaveLength(1);
@@ -96,7 +103,7 @@ describe('webhooks', () => {
 
   it('retries after a 500 with backoff and delivers on the second attempt', async () => {
     receiver.replies.push(500);
-    const event = appendEvent();
+    const event = await appendEvent();
     expect(await dispatcher.runOnce()).toBe(1);
     const [first] = deliveries(event.seq);
     expect(first).toMatchObject({ status: 'pending', attempts: 1, last_status: 500 });
@@ -117,16 +124,15 @@ describe('webhooks', () => {
   });
 
   it('signs with both secrets during a rotation, only the new one after the overlap', async () => {
-    const secrets = new WebhookSecretRepository(ctx.db, ctx.keyring, clock);
-    const fresh = secrets.rotate(merchantId, 24);
-    expect(secrets.active(merchantId)).toEqual([fresh, secret]);
-    appendEvent();
+    const fresh = await store.webhookSecrets.rotate(merchantId, 24);
+    expect(await store.webhookSecrets.active(merchantId)).toEqual([fresh, secret]);
+    await appendEvent();
     await dispatcher.runOnce();
     const during = receiver.received[0];
     expect(String(during?.headers['callpay-signature']).match(/v1=/g)).toHaveLength(2);
     expect([verifies(during, secret), verifies(during, fresh)]).toEqual([true, true]);
     advance(25 * 3_600_000);
-    appendEvent();
+    await appendEvent();
     await dispatcher.runOnce();
     const after = receiver.received[1];
     expect([verifies(after, secret), verifies(after, fresh)]).toEqual([false, true]);
@@ -134,7 +140,7 @@ describe('webhooks', () => {
 
   it('gives up after give_up_at: the delivery is failed and never tried again', async () => {
     receiver.replies.push(500, 503, 500);
-    const event = appendEvent();
+    const event = await appendEvent();
     await dispatcher.runOnce();
     advance(72 * 3_600_000 - 5_000);
     await dispatcher.runOnce();
@@ -151,7 +157,7 @@ describe('webhooks', () => {
   });
 
   it('claims each row once: two overlapping passes send one request', async () => {
-    appendEvent();
+    await appendEvent();
     const counts = await Promise.all([dispatcher.runOnce(), dispatcher.runOnce()]);
     expect(counts.sort()).toEqual([0, 1]);
     expect(receiver.received).toHaveLength(1);
@@ -159,27 +165,27 @@ describe('webhooks', () => {
 
   it('records a refused connection and a redirect as failed attempts', async () => {
     receiver.replies.push(302);
-    const event = appendEvent();
+    const event = await appendEvent();
     await dispatcher.runOnce();
-    const row = ctx.db.prepare('SELECT last_error FROM webhook_deliveries WHERE event_seq = ?').pluck().get(event.seq);
+    const row = db.prepare('SELECT last_error FROM webhook_deliveries WHERE event_seq = ?').pluck().get(event.seq);
     expect(row).toMatch(/^HTTP 302 \(redirects are not followed\)/);
     await receiver.close();
     advance(60_000);
     await dispatcher.runOnce();
-    const again = ctx.db.prepare('SELECT attempts, last_error FROM webhook_deliveries WHERE event_seq = ?').get(event.seq);
+    const again = db.prepare('SELECT attempts, last_error FROM webhook_deliveries WHERE event_seq = ?').get(event.seq);
     expect(again).toEqual({ attempts: 2, last_error: 'connection failed: ECONNREFUSED' });
   });
 
   it('runs on its own after start() and stop() waits for it', async () => {
-    const event = appendEvent();
+    const event = await appendEvent();
     dispatcher.start();
-    for (let i = 0; i < 100 && deliveries(event.seq)[0]?.status !== 'delivered'; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the dispatcher to deliver the event by itself', () => deliveries(event.seq)[0]?.status === 'delivered', { timeoutMs: 2000 });
     await dispatcher.stop();
     expect(deliveries(event.seq)).toMatchObject([{ status: 'delivered' }]);
   });
 
   it('webhook replay --event enqueues a second delivery that is delivered', async () => {
-    const event = appendEvent();
+    const event = await appendEvent();
     await dispatcher.runOnce();
     const replayed = json<{ deliveries: Array<{ event_id: string }> }>(await cli(['webhook', 'replay', '--event', event.id, '--json']));
     expect(replayed.deliveries).toMatchObject([{ event_id: event.id }]);
@@ -199,7 +205,7 @@ describe('webhooks', () => {
     expect(unknown.stderr).toContain('event');
 
     const other = json<{ id: string }>(await cli(['merchant', 'add', '--name', 'No Hooks', '--json']));
-    ctx.db.transaction(() => events.append(other.id, 'payment.failed', null, {}))();
+    await store.withTransaction((tx) => tx.events.append(other.id, 'payment.failed', null, {}));
     const noUrl = await cli(['webhook', 'replay', '--merchant', other.id]);
     expect(noUrl.code).toBe(1);
     expect(noUrl.stderr).toMatch(/^callpay: merchant: .* has no webhook URL \[invalid_field\]\n$/);
@@ -214,8 +220,8 @@ describe('webhooks', () => {
     );
     expect(rotated.webhook_secret).toMatch(/^whsec_/);
     expect(rotated.webhook_secret).not.toBe(secret);
-    expect(ctx.webhookSecrets.active(merchantId)).toEqual([rotated.webhook_secret, secret]);
+    expect(await ctx.store.webhookSecrets.active(merchantId)).toEqual([rotated.webhook_secret, secret]);
     advance(3 * 3_600_000);
-    expect(new WebhookSecretRepository(ctx.db, ctx.keyring, clock).active(merchantId)).toEqual([rotated.webhook_secret]);
+    expect(await store.webhookSecrets.active(merchantId)).toEqual([rotated.webhook_secret]);
   });
 });

@@ -1,8 +1,8 @@
 // Cleanup: everything this process started, stopped by handle/PID; bounded.
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import type { AppContext } from '../../src/cli/context.js';
-import type { Daemon } from '../../src/daemon.js';
+import type { AppContext } from '../../src/wiring/context.js';
+import type { Daemon } from '../../src/wiring/daemon.js';
 import type { CallEngine } from '../../src/telephony/engine.js';
 import type { Sipp } from '../../test/helpers/sipp.js';
 import { log, within } from './util.js';

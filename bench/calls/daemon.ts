@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { main as cliMain } from '../../src/cli/main.js';
-import { openContext } from '../../src/cli/context.js';
-import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { openContext } from '../../src/wiring/context.js';
+import { startDaemon, type Daemon } from '../../src/wiring/daemon.js';
 import { dirs, registerDaemon } from './cleanup.js';
 import { HOST } from './config.js';
 

@@ -7,12 +7,12 @@ import type { CarrierCeilings } from '../domain/policy.js';
 import { parsePhone } from '../domain/phone.js';
 import type { SecretHasher } from '../crypto/secret-hasher.js';
 
-import type { ConsumerRepository } from '../store/consumers.js';
+import type { ConsumerRepository } from '../payments/repositories.js';
 import type { Consumer, ConsumerChanges } from '../domain/consumer.js';
 
 /**
  * Operator-side consumer services. Everything is validated before anything is written, and the
- * slow Argon2id hashing happens before the (short, synchronous) insert, never inside it.
+ * slow Argon2id hashing happens before the (short) insert, never inside it.
  */
 export interface ConsumerAdminDeps {
   consumers: ConsumerRepository;
@@ -38,7 +38,7 @@ export async function enrolConsumer(deps: ConsumerAdminDeps, input: EnrolInput):
   const locale = input.locale === undefined ? deps.defaultLocale : parseLocale(input.locale);
   const pin = parsePin(input.pin);
   const password = input.password === undefined ? undefined : parsePassword(input.password);
-  if (deps.consumers.findByLogin(login)) {
+  if (await deps.consumers.findByLogin(login)) {
     throw new CallpayError('already_exists', 'login: this login account is already enrolled', 'login');
   }
   const pinHash = await deps.hasher.hash(pin);
@@ -48,9 +48,9 @@ export async function enrolConsumer(deps: ConsumerAdminDeps, input: EnrolInput):
 }
 
 /** Finds a consumer by id ("cons_…") or by login account. */
-export function findConsumer(consumers: ConsumerRepository, ref: string): Consumer {
-  const byId = ref.startsWith('cons_') ? consumers.find(ref) : undefined;
-  const found = byId ?? (looksLikeLogin(ref) ? consumers.findByLogin(normalizeLogin(ref)) : undefined);
+export async function findConsumer(consumers: ConsumerRepository, ref: string): Promise<Consumer> {
+  const byId = ref.startsWith('cons_') ? await consumers.find(ref) : undefined;
+  const found = byId ?? (looksLikeLogin(ref) ? await consumers.findByLogin(normalizeLogin(ref)) : undefined);
   if (!found) throw new CallpayError('not_found', 'consumer: no consumer with that id or login account', 'consumer');
   return found;
 }
@@ -71,7 +71,7 @@ export interface UpdateInput {
   locale?: string | undefined;
 }
 
-export function updateConsumer(consumers: ConsumerRepository, id: string, input: UpdateInput): Consumer {
+export async function updateConsumer(consumers: ConsumerRepository, id: string, input: UpdateInput): Promise<Consumer> {
   const changes: ConsumerChanges = {};
   if (input.phone !== undefined) changes.phone = parsePhone(input.phone).e164;
   if (input.nationalId !== undefined) changes.nationalId = parseNationalId(input.nationalId);
@@ -82,22 +82,24 @@ export function updateConsumer(consumers: ConsumerRepository, id: string, input:
 
 export async function setPin(deps: ConsumerAdminDeps, id: string, pin: string): Promise<void> {
   const valid = parsePin(pin);
-  deps.consumers.get(id);
-  deps.consumers.setPinHash(id, await deps.hasher.hash(valid));
+  await deps.consumers.get(id);
+  const pinHash = await deps.hasher.hash(valid);
+  await deps.consumers.setPinHash(id, pinHash);
 }
 
 /** An empty password removes it. */
 export async function setPassword(deps: ConsumerAdminDeps, id: string, password: string): Promise<void> {
-  deps.consumers.get(id);
+  await deps.consumers.get(id);
   if (password === '') {
-    deps.consumers.setPasswordHash(id, null);
+    await deps.consumers.setPasswordHash(id, null);
     return;
   }
-  deps.consumers.setPasswordHash(id, await deps.hasher.hash(parsePassword(password)));
+  const passwordHash = await deps.hasher.hash(parsePassword(password));
+  await deps.consumers.setPasswordHash(id, passwordHash);
 }
 
 export async function checkPin(deps: ConsumerAdminDeps, id: string, pin: string): Promise<boolean> {
-  return deps.hasher.verify(pin, deps.consumers.pinHash(id));
+  return deps.hasher.verify(pin, await deps.consumers.pinHash(id));
 }
 
 export interface PolicyInput {
@@ -112,8 +114,8 @@ export interface PolicyInput {
  * be skipped only up to the carrier's "always call above", and the frictionless allowance cannot
  * exceed the carrier's.
  */
-export function setPolicy(consumers: ConsumerRepository, id: string, input: PolicyInput, ceilings: CarrierCeilings): Consumer {
-  const current = consumers.get(id).policy;
+export async function setPolicy(consumers: ConsumerRepository, id: string, input: PolicyInput, ceilings: CarrierCeilings): Promise<Consumer> {
+  const current = (await consumers.get(id)).policy;
   const next: ConsumerPolicy = {
     passwordAbove: input.passwordAbove ?? current.passwordAbove,
     callAbove: input.callAbove ?? current.callAbove,

@@ -25,12 +25,12 @@ export function checkoutRoutes(c: CheckoutContext): Router {
   const pageUrl = (id: string, extra = '') => `${base(id)}?token=${checkoutToken(d.keyring, id)}${extra}`;
 
   /** The token first (it needs no lookup), then the payment: every failure is the same 404. */
-  const authorized = (id: string, token: string | undefined): Payment | undefined =>
+  const authorized = async (id: string, token: string | undefined): Promise<Payment | undefined> =>
     validCheckoutToken(d.keyring, id, token) ? c.current(id) : undefined;
 
-  const render = (req: Request, res: Response, p: Payment, lang: Lang, status: number, error?: string) => {
+  const render = async (req: Request, res: Response, p: Payment, lang: Lang, status: number, error?: string) => {
     const token = checkoutToken(d.keyring, p.id);
-    const merchant = d.merchants.get(p.merchantId);
+    const merchant = await d.store.merchants.get(p.merchantId);
     const step = stepOf(p.status);
     // Only a page with a form needs the CSRF cookie.
     const cookie = step === 'login' || step === 'password' ? ensureCsrfCookie(req, res, c.cookies) : undefined;
@@ -56,15 +56,15 @@ export function checkoutRoutes(c: CheckoutContext): Router {
       expiresIn: c.expiresIn(p),
       csrf: cookie ? csrfField(d.keyring, p.id, cookie) : '',
       error,
-      phoneEnding: c.phoneEnding(p),
+      phoneEnding: await c.phoneEnding(p),
       progress: step === 'calling' ? d.progress.recent(p.id) : [],
     });
     sendHtml(res, status, html);
   };
 
-  router.get('/checkout/:id', (req, res) => {
+  router.get('/checkout/:id', async (req, res) => {
     const id = routeId(req);
-    const p = authorized(id, param(req.query, 'token'));
+    const p = await authorized(id, param(req.query, 'token'));
     if (!p) return c.notFound(req, res);
     const lang = pageLang(req, res, c.cookies);
     const t = STRINGS[lang];
@@ -72,16 +72,16 @@ export function checkoutRoutes(c: CheckoutContext): Router {
     const step = stepOf(p.status);
     // An error is shown only on the step it belongs to, so a stale link shows nothing odd.
     const error = code === ERRORS.login && step === 'login' ? t.loginFailed : code === ERRORS.password && step === 'password' ? t.passwordFailed : undefined;
-    render(req, res, p, lang, 200, error);
+    await render(req, res, p, lang, 200, error);
   });
 
   /**
    * Common to every form: the payment token (404 when wrong), then the CSRF pair (403 when missing
    * or wrong; nothing is processed). Returns undefined when it has already answered.
    */
-  const guard = (req: Request, res: Response): { p: Payment; lang: Lang } | undefined => {
+  const guard = async (req: Request, res: Response): Promise<{ p: Payment; lang: Lang } | undefined> => {
     const id = routeId(req);
-    const p = authorized(id, param(req.body, 'token'));
+    const p = await authorized(id, param(req.body, 'token'));
     if (!p) {
       c.notFound(req, res);
       return undefined;
@@ -105,17 +105,8 @@ export function checkoutRoutes(c: CheckoutContext): Router {
   /** The request belongs to a step the payment has left (e.g. the merchant passed the login). */
   const moved = (req: Request, res: Response, p: Payment, lang: Lang) => render(req, res, p, lang, 409, STRINGS[lang].stepMoved);
 
-  const proceed = (paymentId: string, step: () => { callNeeded: boolean }) => {
-    try {
-      if (step().callNeeded) d.calls.start(paymentId);
-    } catch (e) {
-      // Another request or the sweeper moved the payment first: the page shows where it is now.
-      if (!isCallpayError(e) || e.code !== 'invalid_state') throw e;
-    }
-  };
-
-  router.post('/checkout/:id/login', form, (req, res) => {
-    const g = guard(req, res);
+  router.post('/checkout/:id/login', form, async (req, res) => {
+    const g = await guard(req, res);
     if (!g) return;
     const { p, lang } = g;
     if (p.status !== 'requires_consumer') return moved(req, res, p, lang);
@@ -132,22 +123,20 @@ export function checkoutRoutes(c: CheckoutContext): Router {
       log.warn('checkout: login attempts over the limit');
       return tooMany(res, p, lang);
     }
-    const consumer = login === undefined ? undefined : d.consumers.findByLogin(login);
-    const account = consumer?.status === 'active' ? d.accounts.defaultFor(consumer.id) : undefined;
-    if (!consumer || consumer.status !== 'active' || !account || account.currency !== p.currency) {
+    const result = await d.payments.identify(p.id, param(req.body, 'login') ?? '');
+    if (result.kind === 'refused') {
       // One answer for every reason, so the page tells nobody whether the login account exists.
-      const reason = !login ? 'malformed' : !consumer ? 'unknown' : consumer.status !== 'active' ? `consumer ${consumer.status}` : 'no billable account in this currency';
-      log.info({ reason, ...(consumer ? { consumerId: consumer.id } : {}) }, 'checkout: login refused');
+      log.info({ reason: result.reason, ...(result.consumerId ? { consumerId: result.consumerId } : {}) }, 'checkout: login refused');
       return res.redirect(303, pageUrl(p.id, `&error=${ERRORS.login}`));
     }
     for (const [limiter, key] of keys) limiter.refund(key);
-    proceed(p.id, () => d.core.identify(p.id, consumer, 'login account on the checkout page'));
-    log.info({ consumerId: consumer.id }, 'checkout: consumer identified');
+    // 'moved': another request or the sweeper moved the payment first; the page shows where it is now.
+    if (result.kind === 'identified') log.info({ consumerId: result.consumerId }, 'checkout: consumer identified');
     res.redirect(303, pageUrl(p.id));
   });
 
   router.post('/checkout/:id/password', form, async (req, res) => {
-    const g = guard(req, res);
+    const g = await guard(req, res);
     if (!g) return;
     const { p, lang } = g;
     if (p.status !== 'requires_password' || !p.consumerId) return moved(req, res, p, lang);
@@ -158,40 +147,36 @@ export function checkoutRoutes(c: CheckoutContext): Router {
       log.warn('checkout: password attempts over the limit (web step paused; phone authorization unaffected)');
       return tooMany(res, p, lang);
     }
-    const password = param(req.body, 'password') ?? '';
-    const stored = d.consumers.passwordHash(p.consumerId);
-    const ok = stored !== null && password.length > 0 && password.length <= 256 && (await d.hasher.verify(password.normalize('NFC'), stored));
-    if (!ok) {
+    const result = await d.payments.submitPassword(p.id, param(req.body, 'password') ?? '');
+    if (result.kind === 'wrong') {
       log.info('checkout: wrong password');
       return res.redirect(303, pageUrl(p.id, `&error=${ERRORS.password}`));
     }
-    c.limiter.passwordLogin.clear(p.consumerId);
-    c.limiter.passwordAddress.refund(address);
-    // The check took a while: act only if the payment is still waiting for it.
-    if (c.current(p.id)?.status === 'requires_password') {
-      proceed(p.id, () => d.core.afterPassword(p.id, 'password verified on the checkout page'));
+    if (result.kind === 'accepted') {
+      c.limiter.passwordLogin.clear(p.consumerId);
+      c.limiter.passwordAddress.refund(address);
       log.info('checkout: password verified');
     }
     res.redirect(303, pageUrl(p.id));
   });
 
-  router.get('/checkout/:id/status', (req, res) => {
-    const p = authorized(routeId(req), param(req.query, 'token'));
+  router.get('/checkout/:id/status', async (req, res) => {
+    const p = await authorized(routeId(req), param(req.query, 'token'));
     if (!p) return c.notFound(req, res);
-    res.json({ ...c.statusJson(p), progress: d.progress.recent(p.id) });
+    res.json({ ...(await c.statusJson(p)), progress: d.progress.recent(p.id) });
   });
 
-  router.get('/checkout/:id/events', (req, res) => {
-    const p = authorized(routeId(req), param(req.query, 'token'));
+  router.get('/checkout/:id/events', async (req, res) => {
+    const p = await authorized(routeId(req), param(req.query, 'token'));
     if (!p) return c.notFound(req, res);
-    streamEvents(c, res, p);
+    await streamEvents(c, res, p);
   });
 
-  router.get('/checkout/:id/return', (req, res) => {
-    const p = authorized(routeId(req), param(req.query, 'token'));
+  router.get('/checkout/:id/return', async (req, res) => {
+    const p = await authorized(routeId(req), param(req.query, 'token'));
     if (!p) return c.notFound(req, res);
     if (!FINAL_STATUSES.has(p.status)) return res.redirect(303, pageUrl(p.id));
-    const secret = d.webhookSecrets.active(p.merchantId)[0];
+    const secret = (await d.store.webhookSecrets.active(p.merchantId))[0];
     if (!secret) d.log.warn({ paymentId: p.id, merchantId: p.merchantId }, 'checkout: merchant has no active webhook secret; return not signed');
     const url = signedReturnUrl(p.returnUrl, secret, p.id, p.status, Math.floor(d.clock().getTime() / 1000));
     // callpay's own pages (the QR "thank you" page) are reached by path, whatever host served this.

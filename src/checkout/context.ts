@@ -1,14 +1,8 @@
 import type { Request, Response } from 'express';
 import type { Logger } from '../log.js';
 
-import type { PaymentRepository } from '../store/payments.js';
-import type { ConsumerRepository } from '../store/consumers.js';
-import type { AccountRepository } from '../store/accounts.js';
-import type { MerchantRepository } from '../store/merchants.js';
-import type { WebhookSecretRepository } from '../store/webhook-secrets.js';
-import type { SecretHasher } from '../crypto/secret-hasher.js';
-import type { PaymentCore } from '../payments/service.js';
-import type { CallRunner } from '../payments/calls.js';
+import type { PaymentService } from '../payments/service.js';
+import type { Store } from '../payments/repositories.js';
 import type { ProgressHub } from '../payments/progress.js';
 import { FINAL_STATUSES, type PaymentStatus } from '../domain/payment.js';
 import { phoneEnding } from '../domain/phone.js';
@@ -46,15 +40,11 @@ export const DEFAULT_LIMITS: CheckoutLimits = {
 };
 
 export interface CheckoutDeps {
-  core: PaymentCore;
-  calls: CallRunner;
-  payments: PaymentRepository;
+  /** Every step a page takes (login, password, payment QR) goes through the payment service. */
+  payments: PaymentService;
+  /** Reads only: the payment, its merchant, the consumer's number ending, the return's secret. */
+  store: Store;
   progress: ProgressHub;
-  consumers: ConsumerRepository;
-  accounts: AccountRepository;
-  merchants: MerchantRepository;
-  webhookSecrets: WebhookSecretRepository;
-  hasher: SecretHasher;
   keyring: Mac;
   clock: Clock;
   log: Logger;
@@ -102,20 +92,9 @@ export class CheckoutContext {
     return { lang, assets: this.assets, ...(langHref ? { langHref } : {}) };
   }
 
-  /**
-   * The payment as the page must show it. One whose time is up but that the sweeper has not reached
-   * yet is expired here, the same way the sweeper would (a call in progress keeps its grace period).
-   */
-  current(id: string): Payment | undefined {
-    const p = this.d.payments.find(id);
-    if (!p || (p.status !== 'requires_consumer' && p.status !== 'requires_password')) return p;
-    if (Date.parse(p.expiresAt) > this.d.clock().getTime()) return p;
-    try {
-      return this.d.core.end(p, 'expired', null, 'expired before authorization').payment;
-    } catch (e) {
-      this.d.log.warn({ paymentId: id, err: e }, 'checkout: expiry skipped (state changed meanwhile)');
-      return this.d.payments.find(id);
-    }
+  /** The payment as the page must show it (one whose time is up is expired first). */
+  current(id: string): Promise<Payment | undefined> {
+    return this.d.payments.current(id);
   }
 
   expiresIn(p: Payment): number {
@@ -124,14 +103,14 @@ export class CheckoutContext {
   }
 
   /** Only the last two digits of the enrolled number, and only while it is being called. */
-  phoneEnding(p: Payment): string | null {
+  async phoneEnding(p: Payment): Promise<string | null> {
     if (p.status !== 'calling' || !p.consumerId) return null;
-    const consumer = this.d.consumers.find(p.consumerId);
+    const consumer = await this.d.store.consumers.find(p.consumerId);
     return consumer ? phoneEnding(consumer.phone) : null;
   }
 
-  statusJson(p: Payment): StatusJson {
-    return { status: p.status, step: stepOf(p.status), failure_code: p.failureCode, phone_ending: this.phoneEnding(p), expires_in: this.expiresIn(p) };
+  async statusJson(p: Payment): Promise<StatusJson> {
+    return { status: p.status, step: stepOf(p.status), failure_code: p.failureCode, phone_ending: await this.phoneEnding(p), expires_in: this.expiresIn(p) };
   }
 
   /** The one "not found" page: unknown payment, missing token and wrong token look the same. */

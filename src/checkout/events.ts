@@ -1,6 +1,5 @@
 import type { Response } from 'express';
 import { FINAL_STATUSES } from '../domain/payment.js';
-
 import type { CheckoutContext } from './context.js';
 import type { Payment } from '../domain/payment.js';
 
@@ -40,8 +39,9 @@ export class StreamRegistry {
  * runs elsewhere), `event: progress` for each call event (recent ones first, for a late page).
  * Ends at a final status or when the payment's time is up; the page then falls back to polling.
  */
-export function streamEvents(c: CheckoutContext, res: Response, payment: Payment): void {
+export async function streamEvents(c: CheckoutContext, res: Response, payment: Payment): Promise<void> {
   const { d } = c;
+  const first = await c.statusJson(payment);
   let closed = false;
   let cleanup = () => {};
   const close = () => {
@@ -67,19 +67,28 @@ export function streamEvents(c: CheckoutContext, res: Response, payment: Payment
 
   res.write('retry: 2000\n\n');
   let last = payment.status;
-  send('status', c.statusJson(payment));
+  send('status', first);
   for (const e of d.progress.recent(payment.id)) send('progress', e);
   const unsubscribe = d.progress.subscribe(payment.id, (e) => send('progress', e));
 
-  const poll = setInterval(() => {
-    const now = c.current(payment.id);
+  // One look at a time: a slow read never stacks polls on top of each other.
+  let looking = false;
+  const look = async () => {
+    const now = await c.current(payment.id);
     if (!now) return close();
     if (now.status !== last) {
       last = now.status;
-      send('status', c.statusJson(now));
+      send('status', await c.statusJson(now));
     }
     const overdue = d.clock().getTime() - Date.parse(now.expiresAt) > (now.status === 'calling' ? CALL_SLACK_MS : 0);
     if (FINAL_STATUSES.has(now.status) || overdue) close();
+  };
+  const poll = setInterval(() => {
+    if (looking || closed) return;
+    looking = true;
+    look()
+      .catch((e: unknown) => d.log.warn({ paymentId: payment.id, err: e }, 'checkout: status poll failed'))
+      .finally(() => (looking = false));
   }, POLL_MS);
   const heartbeat = setInterval(() => {
     if (!closed) res.write(': keep-alive\n\n');

@@ -30,13 +30,7 @@ export function payRoutes(c: CheckoutContext): Router {
     return `/pay/${encodeURIComponent(merchantId)}?${query ? `${query}&` : ''}sig=${payLinkSignature(d.keyring, merchantId, link)}${extra}`;
   };
 
-  const merchantOf = (id: string): Merchant | undefined => {
-    try {
-      return d.merchants.get(id);
-    } catch {
-      return undefined;
-    }
-  };
+  const merchantOf = (id: string): Promise<Merchant | undefined> => d.store.merchants.find(id);
 
   const landing = (req: Request, res: Response, o: { status: number; lang: Lang; merchant: Merchant; link: PayLinkParams; error?: string; amountValue?: string }) => {
     const cookie = ensureCsrfCookie(req, res, c.cookies);
@@ -55,20 +49,20 @@ export function payRoutes(c: CheckoutContext): Router {
     }));
   };
 
-  router.get('/pay/:merchantId', (req, res) => {
+  router.get('/pay/:merchantId', async (req, res) => {
     const id = routeId(req, 'merchantId');
     const link = readPayLink(d.keyring, id, req.query);
-    const merchant = link && merchantOf(id);
+    const merchant = link && (await merchantOf(id));
     if (!link || !merchant) return c.notFound(req, res);
     const lang = pageLang(req, res, c.cookies);
     const error = merchant.status === 'active' ? undefined : STRINGS[lang].merchantUnavailable;
     landing(req, res, { status: 200, lang, merchant, link, ...(error ? { error } : {}) });
   });
 
-  router.post('/pay/:merchantId', form, (req, res) => {
+  router.post('/pay/:merchantId', form, async (req, res) => {
     const id = routeId(req, 'merchantId');
     const link = readPayLink(d.keyring, id, req.query);
-    const merchant = link && merchantOf(id);
+    const merchant = link && (await merchantOf(id));
     if (!link || !merchant) return c.notFound(req, res);
     const lang = pageLang(req, res, c.cookies);
     const t = STRINGS[lang];
@@ -92,7 +86,7 @@ export function payRoutes(c: CheckoutContext): Router {
       if (!amount) return landing(req, res, { status: 422, lang, merchant, link, error: fillExample(t.amountInvalid, currency), amountValue: typed.slice(0, 20) });
     }
     try {
-      const { payment } = d.core.create(merchant, {
+      const payment = await d.payments.create(merchant, {
         amount,
         currency,
         reference: link.reference ?? `qr-${randomBytes(6).toString('hex')}`,
@@ -110,14 +104,14 @@ export function payRoutes(c: CheckoutContext): Router {
   });
 
   /** Where a QR payment returns: the signed result, checked, with the payment as recorded. */
-  router.get('/pay/:merchantId/done', (req, res) => {
+  router.get('/pay/:merchantId/done', async (req, res) => {
     const id = routeId(req, 'merchantId');
-    const merchant = merchantOf(id);
+    const merchant = await merchantOf(id);
     if (!merchant) return c.notFound(req, res);
     const lang = pageLang(req, res, c.cookies);
     const params = new URL(req.originalUrl, 'http://localhost').searchParams;
-    const verified = verifyReturn(params, d.webhookSecrets.active(id), { now: d.clock().getTime() / 1000 });
-    const payment = verified ? d.payments.find(params.get('payment_id') ?? '') : undefined;
+    const verified = verifyReturn(params, await d.store.webhookSecrets.active(id), { now: d.clock().getTime() / 1000 });
+    const payment = verified ? await d.store.payments.find(params.get('payment_id') ?? '') : undefined;
     if (!payment || payment.merchantId !== id || !FINAL_STATUSES.has(payment.status)) {
       return sendHtml(res, 200, payDonePage(c.shell(lang), { verified: false }));
     }

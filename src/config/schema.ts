@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { LOCALES } from '../domain/locale.js';
 
 /**
  * The shape of callpay's configuration. Every object is strict so that a misspelt key is an error
@@ -7,7 +8,6 @@ import * as z from 'zod';
  */
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const LOCALES = ['en-US', 'zh-TW'] as const;
 /** ISO 4217 codes callpay can bill in; extend deliberately (minor-unit exponents live in domain/). */
 export const CURRENCIES = ['TWD', 'USD', 'EUR', 'JPY', 'GBP', 'CNY', 'HKD'] as const;
 
@@ -144,10 +144,6 @@ export const configSchema = section({
     retryDelayMs: intIn(0, 600_000),
     /** Directory of prompt sets (<dir>/<locale>/manifest.json); null = the shipped prompts. */
     promptsDir: z.string().min(1).nullable(),
-  }),
-  debug: section({
-    /** Test-only fault injection: the process kills itself right after recording a PIN approval. */
-    crashAfterApproval: z.boolean({ error: 'true or false' }),
   }),
   argon2: section({
     // 2 passes over 19 MiB is the OWASP minimum for Argon2id; above 10 passes or 1 GiB a PIN check

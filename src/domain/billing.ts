@@ -1,4 +1,5 @@
 import { invalidField } from './errors.js';
+import type { AccountKind, AccountPlan } from './account.js';
 
 /**
  * Billing cycles are named by the month in which they close ("2026-11"). With closing day D, the
@@ -27,4 +28,32 @@ export function parseCycle(input: string, field = 'cycle'): string {
   const m = /^(\d{4})-(\d{2})$/.exec(input.trim());
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 12) throw invalidField(field, 'expected a billing cycle like 2026-11');
   return input.trim();
+}
+
+/** One entry on a consumer's carrier bill: a charge (positive) or a refund (negative), in minor units. */
+export interface BillLine {
+  type: 'charge' | 'refund';
+  /** callpay's id (acct_…): the grouping key; the files carry the carrier's number instead. */
+  accountId: string;
+  accountNumber: string;
+  device: AccountKind;
+  plan: AccountPlan;
+  /** When the ledger transfer was written (ISO 8601, UTC). */
+  time: string;
+  merchantId: string;
+  merchantName: string;
+  reference: string;
+  paymentId: string;
+  transferId: string;
+  currency: string;
+  amount: number;
+}
+
+/** A merchant's charges and refunds in one currency and cycle, as the ledger recorded them. */
+export interface SettlementRow {
+  currency: string;
+  charges: number;
+  chargeCount: number;
+  refunds: number;
+  refundCount: number;
 }

@@ -1,7 +1,7 @@
 import { invalidField } from './errors.js';
+import type { Locale } from './locale.js';
 
-export const LOCALES = ['en-US', 'zh-TW'] as const;
-export type Locale = (typeof LOCALES)[number];
+export { LOCALES, isLocale, parseLocale, type Locale } from './locale.js';
 
 export const CONSUMER_STATUSES = ['active', 'locked', 'closed'] as const;
 export type ConsumerStatus = (typeof CONSUMER_STATUSES)[number];
@@ -43,12 +43,6 @@ export function parsePassword(input: string, field = 'password'): string {
   if ([...input].length > 128) throw invalidField(field, 'expected at most 128 characters');
   if (/[\u0000-\u001f\u007f]/.test(input)) throw invalidField(field, 'control characters are not allowed');
   return input.normalize('NFC');
-}
-
-export function parseLocale(input: string, field = 'locale'): Locale {
-  const found = LOCALES.find((l) => l.toLowerCase() === input.trim().toLowerCase());
-  if (!found) throw invalidField(field, `expected one of ${LOCALES.join(', ')}`);
-  return found;
 }
 
 /** National IDs vary by country; we keep them as typed (upper-cased), bounded and printable. */

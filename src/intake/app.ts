@@ -1,8 +1,6 @@
 import express, { type Express, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
-import type { MerchantRepository } from '../store/merchants.js';
-import type { EventRepository } from '../store/events.js';
 import { CallpayError } from '../domain/errors.js';
 import { authenticate, rateLimit } from './auth.js';
 import { errorHandler } from './errors.js';
@@ -13,8 +11,6 @@ import type { Clock } from '../domain/clock.js';
 export interface IntakeDeps extends PaymentRoutesDeps {
   log: Logger;
   clock: Clock;
-  merchants: MerchantRepository;
-  events: EventRepository;
   rateLimit: { perSecond: number; burst: number };
   /** Readiness: false while starting or stopping. */
   ready(): boolean;
@@ -43,11 +39,11 @@ export function createIntakeApp(d: IntakeDeps): Express {
   app.get('/readyz', (_req, res) => void res.status(d.ready() ? 200 : 503).json({ status: d.ready() ? 'ready' : 'not ready' }));
 
   const v1 = express.Router();
-  v1.use(authenticate(d.merchants));
+  v1.use(authenticate(d.store.merchants));
   v1.use(rateLimit({ ...d.rateLimit, clock: d.clock }));
   v1.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   v1.use(paymentRoutes(d));
-  v1.use(eventRoutes(d.events));
+  v1.use(eventRoutes(d.store.events));
   app.use('/v1', v1);
   if (d.checkout) app.use(d.checkout);
 

@@ -1,9 +1,8 @@
 import type { Request, RequestHandler } from 'express';
 import { CallpayError } from '../domain/errors.js';
-
-import type { MerchantRepository } from '../store/merchants.js';
 import type { Clock } from '../domain/clock.js';
 import type { Merchant } from '../domain/merchant.js';
+import type { MerchantRepository } from '../payments/repositories.js';
 
 /** Merchant of an authenticated request; set by `authenticate`. */
 export function merchantOf(req: Request): Merchant {
@@ -13,11 +12,11 @@ export function merchantOf(req: Request): Merchant {
 }
 
 export function authenticate(merchants: MerchantRepository): RequestHandler {
-  return (req, _res, next) => {
+  return async (req, _res, next) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer ([A-Za-z0-9_-]{10,200})$/.exec(header);
     if (!match?.[1]) throw new CallpayError('unauthorized', 'authorization: expected "Bearer <api key>"', 'authorization');
-    const merchant = merchants.findByApiKey(match[1]);
+    const merchant = await merchants.findByApiKey(match[1]);
     if (!merchant) throw new CallpayError('unauthorized', 'authorization: unknown or revoked API key', 'authorization');
     if (merchant.status !== 'active') throw new CallpayError('merchant_disabled', 'merchant: disabled by the operator', 'merchant');
     (req as Request & { merchant?: Merchant }).merchant = merchant;

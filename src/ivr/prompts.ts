@@ -1,9 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PHRASES, isPromptLocale, requiredClips, type PromptLocale } from './say/index.js';
+import { isLocale, type Locale } from '../domain/locale.js';
+import { PROMPT_WAV_FORMAT, promptFormatFault, readWavLayout, type WavFormat } from '../telephony/media/wav.js';
+import { PHRASES, requiredClips, speechOf } from './say/index.js';
+
+export type { WavFormat } from '../telephony/media/wav.js';
 
 /** The prompt sets shipped with callpay (prompts/<locale>/manifest.json); same path from src/ and dist/. */
 export const SHIPPED_PROMPTS_DIR = fileURLToPath(new URL('../../prompts/', import.meta.url));
@@ -40,7 +44,7 @@ export class PromptError extends Error {
 }
 
 export interface PromptSet {
-  readonly locale: PromptLocale;
+  readonly locale: Locale;
   /** The locale's directory (absolute). */
   readonly dir: string;
   /** Absolute path of a clip's WAV; throws PromptError `unknown_clip` for a name not in the set. */
@@ -75,10 +79,10 @@ export interface LoadPromptSetOptions {
  */
 export async function loadPromptSet(
   promptsDir: string,
-  locale: PromptLocale,
+  locale: Locale,
   opts: LoadPromptSetOptions = {},
 ): Promise<PromptSet> {
-  if (!isPromptLocale(locale)) throw new PromptError('manifest_invalid', `no prompt set for locale ${String(locale)}`);
+  if (!isLocale(locale)) throw new PromptError('manifest_invalid', `no prompt set for locale ${String(locale)}`);
   const dir = resolve(promptsDir, locale);
   const manifestFile = join(dir, 'manifest.json');
   const entries = parseManifest(await readManifest(manifestFile), manifestFile, locale);
@@ -144,7 +148,7 @@ async function readManifest(file: string): Promise<unknown> {
   }
 }
 
-function parseManifest(json: unknown, file: string, locale: PromptLocale): Map<string, ManifestEntry> {
+function parseManifest(json: unknown, file: string, locale: Locale): Map<string, ManifestEntry> {
   const bad = (what: string, clip?: string) =>
     new PromptError('manifest_invalid', `${file}: ${what}`, clip === undefined ? { file } : { clip, file });
   if (!isObject(json) || !isObject(json.clips)) throw bad('expected { "locale": ..., "clips": { name: { "file": ... } } }');
@@ -164,71 +168,24 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export interface WavFormat {
-  /** 1 = integer PCM; 0xFFFE = extensible (refused: the player takes plain PCM only). */
-  audioFormat: number;
-  channels: number;
-  sampleRate: number;
-  bitsPerSample: number;
-  /** Size of the data chunk in bytes. */
-  dataBytes: number;
-}
-
-/** Longest run of chunks before "data" we walk (LIST, fact, bext... in studio files). */
-const MAX_CHUNKS = 64;
-
 /**
- * Reads a WAV file's RIFF header: the "fmt " chunk and the size of the "data" chunk. Reads only the
- * chunk headers, never the samples. Throws PromptError `file_missing` / `file_invalid`.
+ * Reads a WAV file's format with the media path's own parser (telephony/media/wav.ts), so that a clip
+ * passing the start-up check is one the player accepts. Throws PromptError `file_missing` /
+ * `file_invalid`.
  */
 export async function readWavFormat(file: string): Promise<WavFormat> {
-  const invalid = (what: string) => new PromptError('file_invalid', `${file}: ${what}`, { file });
-  let handle;
+  let bytes: Uint8Array;
   try {
-    handle = await open(file, 'r');
+    bytes = await readFile(file);
   } catch (e) {
-    const reason = (e as NodeJS.ErrnoException).code ?? 'open error';
+    const reason = (e as NodeJS.ErrnoException).code ?? 'read error';
     throw new PromptError('file_missing', `${file}: cannot open (${reason})`, { file });
   }
-  try {
-    const size = (await handle.stat()).size;
-    const read = async (at: number, length: number) => {
-      const buf = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buf, 0, length, at);
-      return buf.subarray(0, bytesRead);
-    };
-    const head = await read(0, 12);
-    if (head.length < 12) throw invalid(`only ${size} bytes`);
-    if (head.toString('latin1', 0, 4) !== 'RIFF' || head.toString('latin1', 8, 12) !== 'WAVE') {
-      throw invalid('not a RIFF/WAVE file');
-    }
-    let fmt: Omit<WavFormat, 'dataBytes'> | undefined;
-    let at = 12;
-    for (let n = 0; n < MAX_CHUNKS && at + 8 <= size; n++) {
-      const chunk = await read(at, 8);
-      const id = chunk.toString('latin1', 0, 4);
-      const length = chunk.readUInt32LE(4);
-      if (id === 'fmt ') {
-        if (length < 16) throw invalid(`"fmt " chunk of ${length} bytes`);
-        const body = await read(at + 8, 16);
-        if (body.length < 16) throw invalid('truncated "fmt " chunk');
-        fmt = {
-          audioFormat: body.readUInt16LE(0),
-          channels: body.readUInt16LE(2),
-          sampleRate: body.readUInt32LE(4),
-          bitsPerSample: body.readUInt16LE(14),
-        };
-      } else if (id === 'data') {
-        if (!fmt) throw invalid('"data" chunk before "fmt "');
-        if (at + 8 + length > size) throw invalid(`truncated: "data" declares ${length} bytes, ${size - at - 8} present`);
-        return { ...fmt, dataBytes: length };
-      }
-      at += 8 + length + (length & 1);
-    }
-    throw invalid(fmt ? 'no "data" chunk' : 'no "fmt " chunk');
-  } finally {
-    await handle.close();
-  }
+  const { audioFormat, channels, sampleRate, bitsPerSample, dataBytes } = readWavLayout(
+    bytes,
+    (what) => new PromptError('file_invalid', `${file}: ${what}`, { file }),
+  );
+  return { audioFormat, channels, sampleRate, bitsPerSample, dataBytes };
 }
 
 /** What is wrong with `file` as a prompt clip, or null when it is an 8 kHz mono 16-bit PCM WAV with audio. */
@@ -240,12 +197,8 @@ export async function checkPromptWav(file: string): Promise<{ missing: boolean; 
     if (!(e instanceof PromptError)) throw e;
     return { missing: e.code === 'file_missing', reason: e.message.slice(file.length + 2) };
   }
-  const faults: string[] = [];
-  if (f.audioFormat !== 1) faults.push(`audio format ${f.audioFormat === 0xfffe ? '0xFFFE (extensible)' : f.audioFormat}`);
-  if (f.channels !== 1) faults.push(`${f.channels} channels`);
-  if (f.sampleRate !== 8000) faults.push(`${f.sampleRate} Hz`);
-  if (f.bitsPerSample !== 16) faults.push(`${f.bitsPerSample}-bit`);
-  if (faults.length > 0) return { missing: false, reason: `${faults.join(', ')}; expected PCM, 8000 Hz, mono, 16-bit` };
+  const fault = promptFormatFault(f);
+  if (fault) return { missing: false, reason: `${fault}; expected ${PROMPT_WAV_FORMAT}` };
   if (f.dataBytes < 2) return { missing: false, reason: 'no audio (empty "data" chunk)' };
   return null;
 }
@@ -259,7 +212,6 @@ export function merchantClip(set: PromptSet, voiceFile: string | null | undefine
   return { path: set.clip(PHRASES.aMerchant), generic: true };
 }
 
-const VOICES: Record<PromptLocale, string> = { 'en-US': 'en-us', 'zh-TW': 'cmn-latn-pinyin' };
 /** As scripts/make-prompts.mjs: trim silence, -3 dBFS, 8 kHz, a 40 ms tail; no dither. */
 const SOX_EFFECTS = ['silence', '1', '0.01', '0.5%', 'reverse', 'silence', '1', '0.01', '0.5%', 'reverse',
   'gain', '-n', '-3', 'rate', '8000', 'pad', '0', '0.04'];
@@ -280,7 +232,7 @@ export interface SynthesizeOptions {
  */
 export async function synthesizeMerchantName(
   text: string,
-  locale: PromptLocale,
+  locale: Locale,
   outPath: string,
   opts: SynthesizeOptions = {},
 ): Promise<string | null> {
@@ -295,7 +247,7 @@ export async function synthesizeMerchantName(
     // The name goes through a file, not argv: a name starting with "-" must not read as an option.
     const textFile = join(tmp, 'name.txt');
     await writeFile(textFile, name, 'utf8');
-    const espeakArgs = ['-v', VOICES[locale], '-s', '150', '-f', textFile, '-w', raw];
+    const espeakArgs = ['-v', speechOf(locale).espeakVoice, '-s', '150', '-f', textFile, '-w', raw];
     if (!(await run(opts.espeakBin ?? 'espeak-ng', espeakArgs, timeout))) return null;
     const converted = join(tmp, 'clip.wav');
     const soxArgs = ['-D', raw, '-r', '8000', '-c', '1', '-b', '16', '-e', 'signed-integer', converted, ...SOX_EFFECTS];

@@ -1,11 +1,8 @@
-import type { Db } from '../store/db.js';
-import type { WebhookSecretRepository } from '../store/webhook-secrets.js';
 import type { Logger } from '../log.js';
-
-import { DeliveryStore } from './outbox.js';
-import { signatureHeader } from './signature.js';
-import type { Clock } from '../domain/clock.js';
 import type { DueDelivery } from '../domain/event.js';
+import type { Clock } from '../domain/clock.js';
+import type { DeliveryRepository, WebhookSecretRepository } from '../payments/repositories.js';
+import { signatureHeader } from './signature.js';
 
 /**
  * Delivers the webhook outbox. Delivery is at-least-once: a row stays 'pending' until the outcome of
@@ -21,7 +18,7 @@ export interface WebhookDispatcher {
 }
 
 export interface DispatcherDeps {
-  db: Db;
+  deliveries: DeliveryRepository;
   secrets: WebhookSecretRepository;
   clock: Clock;
   log: Logger;
@@ -49,7 +46,7 @@ export function createWebhookDispatcher(deps: DispatcherDeps): WebhookDispatcher
   const { clock, log, timeoutMs, pollIntervalMs } = deps;
   const doFetch = deps.fetchImpl ?? fetch;
   const random = deps.random ?? Math.random;
-  const store = new DeliveryStore(deps.db);
+  const store = deps.deliveries;
   const inFlight = new Set<Promise<unknown>>();
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -63,13 +60,14 @@ export function createWebhookDispatcher(deps: DispatcherDeps): WebhookDispatcher
   async function runOnce(): Promise<number> {
     const now = clock();
     const leaseUntil = new Date(now.getTime() + timeoutMs + LEASE_MARGIN_MS).toISOString();
-    const claimed = store.due(now.toISOString(), BATCH).filter((d) => store.claim(d, leaseUntil));
+    const claimed: DueDelivery[] = [];
+    for (const d of await store.due(now.toISOString(), BATCH)) if (await store.claim(d, leaseUntil)) claimed.push(d);
     // Secrets are opened once per merchant per pass, not per delivery.
     const secretsOf = new Map<string, string[]>();
     const queue = [...claimed];
     const worker = async () => {
       for (let d = queue.shift(); d; d = queue.shift()) {
-        if (!secretsOf.has(d.merchantId)) secretsOf.set(d.merchantId, deps.secrets.active(d.merchantId));
+        if (!secretsOf.has(d.merchantId)) secretsOf.set(d.merchantId, await deps.secrets.active(d.merchantId));
         await deliver(d, secretsOf.get(d.merchantId) ?? []);
       }
     };
@@ -102,21 +100,21 @@ export function createWebhookDispatcher(deps: DispatcherDeps): WebhookDispatcher
     }
     const snippet = await readSnippet(res);
     if (res.status >= 200 && res.status < 300) {
-      store.markDelivered(d.id, res.status, clock().toISOString());
+      await store.markDelivered(d.id, res.status, clock().toISOString());
       dlog.info({ httpStatus: res.status, attempt: d.attempts + 1 }, 'webhook delivered');
       return;
     }
     const redirect = res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : '';
-    failed(d, dlog, res.status, `HTTP ${res.status}${redirect}${snippet ? `: ${snippet}` : ''}`);
+    await failed(d, dlog, res.status, `HTTP ${res.status}${redirect}${snippet ? `: ${snippet}` : ''}`);
   }
 
-  function failed(d: DueDelivery, dlog: Logger, httpStatus: number | null, error: string): void {
+  async function failed(d: DueDelivery, dlog: Logger, httpStatus: number | null, error: string): Promise<void> {
     const attempts = d.attempts + 1;
     const now = clock().getTime();
     const giveUp = Date.parse(d.giveUpAt);
     // The last try is placed at give_up_at itself rather than skipped.
     const next = now >= giveUp ? null : new Date(Math.min(now + retryDelayMs(attempts, random), giveUp)).toISOString();
-    store.markAttemptFailed(d.id, httpStatus, error.slice(0, 240), next);
+    await store.markAttemptFailed(d.id, httpStatus, error.slice(0, 240), next);
     if (next) dlog.warn({ httpStatus, error, attempt: attempts, nextAttemptAt: next }, 'webhook attempt failed');
     else dlog.error({ httpStatus, error, attempt: attempts }, 'webhook delivery gave up');
   }

@@ -1,47 +1,37 @@
 import type { Logger } from '../log.js';
-import type { SecretHasher } from '../crypto/secret-hasher.js';
-import type { ConsumerRepository } from '../store/consumers.js';
-import type { MerchantRepository } from '../store/merchants.js';
-import type { PaymentRepository } from '../store/payments.js';
-import type { CallRepository } from '../store/calls.js';
+import type { Payment } from '../domain/payment.js';
+import type { Consumer } from '../domain/consumer.js';
+import type { Merchant } from '../domain/merchant.js';
+import type { CallRecord } from '../domain/call.js';
 import type { ProgressHub } from './progress.js';
 import type { CallAuthorizer, CallOutcome, PinCheck } from './ports.js';
-import type { PaymentCore } from './service.js';
-import type { FailureCode } from '../domain/payment.js';
 
-export interface CallRunnerDeps {
-  core: PaymentCore;
-  payments: PaymentRepository;
-  consumers: ConsumerRepository;
-  merchants: MerchantRepository;
-  authorizer: CallAuthorizer;
-  hasher: SecretHasher;
-  calls: CallRepository;
-  progress: ProgressHub;
-  log: Logger;
-  /** Wrong PINs (across calls) within the window that lock the consumer. */
-  lockout: { attempts: number; windowMs: number };
-  /** Test-only fault injection: die right after the approval is recorded, before the charge. */
-  crashAfterApproval: boolean;
+/** What a call needs to know about its payment. */
+export interface CallSubject {
+  payment: Payment;
+  consumer: Consumer;
+  merchant: Merchant;
 }
 
-const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
-  declined: 'consumer_declined',
-  wrong_pin: 'wrong_pin',
-  locked: 'consumer_locked',
-  no_input: 'no_input',
-};
-const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
-  busy: 'busy',
-  no_answer: 'no_answer',
-  rejected: 'consumer_declined',
-  hung_up: 'hung_up',
-  failed: 'call_failed',
-};
+/** The payment service's steps a call goes through: every state change during a call is one of these. */
+export interface CallSteps {
+  /** The payment, its consumer and merchant, if it is still in the call step. */
+  beginCall(paymentId: string): Promise<CallSubject | undefined>;
+  recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void>;
+  checkPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck>;
+  finishCall(paymentId: string, outcome: CallOutcome, expired: boolean): Promise<void>;
+}
+
+export interface CallRunnerDeps {
+  authorizer: CallAuthorizer;
+  steps: CallSteps;
+  progress: ProgressHub;
+  log: Logger;
+}
 
 /**
- * Runs authorization calls outside any transaction and records their outcome: approval first
- * (durably), then the charge, so a crash between the two is finished by recovery, never repeated.
+ * Runs authorization calls outside any transaction, one per payment, and hands their outcome to
+ * the payment service. Tracks calls in flight so they can be expired or drained on stop.
  */
 export class CallRunner {
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
@@ -81,12 +71,12 @@ export class CallRunner {
   }
 
   private async run(paymentId: string, signal: AbortSignal): Promise<void> {
-    const payment = this.d.payments.get(paymentId);
+    const subject = await this.d.steps.beginCall(paymentId);
+    if (!subject) return;
+    const { payment, consumer, merchant } = subject;
     const log = this.d.log.child({ paymentId });
-    if (payment.status !== 'calling' || !payment.consumerId) return;
-    const consumer = this.d.consumers.get(payment.consumerId);
-    const merchant = this.d.merchants.get(payment.merchantId);
-    if (!this.d.authorizer.live) this.d.payments.markNotLive(paymentId);
+    // Call records are written in order, as they come; a failed write is logged, never fatal to the call.
+    let records = Promise.resolve();
     let outcome: CallOutcome;
     try {
       outcome = await this.d.authorizer.authorize({
@@ -99,11 +89,16 @@ export class CallRunner {
         currency: payment.currency,
         deadline: new Date(payment.expiresAt),
         verifyPin: async (pin) => {
-          const result = await this.verifyPin(consumer.id, paymentId, pin);
+          const result = await this.d.steps.checkPin(consumer.id, paymentId, pin);
           this.d.progress.publish(paymentId, { type: 'pin', result });
           return result;
         },
-        onAttempt: (attempt, record) => this.d.calls.recordAttempt(paymentId, attempt, record),
+        onAttempt: (attempt, record) => {
+          const copy = { ...record };
+          records = records
+            .then(() => this.d.steps.recordAttempt(paymentId, attempt, copy))
+            .catch((e: unknown) => log.error({ err: e, attempt }, 'call record not written'));
+        },
         onProgress: (progress) => this.d.progress.publish(paymentId, progress),
         log,
         signal,
@@ -112,44 +107,8 @@ export class CallRunner {
       log.error({ err: e }, 'call engine threw; treating as a failed call');
       outcome = { kind: 'failed', reason: 'engine error' };
     }
+    await records;
     log.info({ outcome: outcome.kind }, 'authorization call ended');
-    this.finish(paymentId, outcome);
-  }
-
-  /** Wrong PINs count per consumer across calls; reaching the limit locks the consumer. */
-  private async verifyPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck> {
-    if (this.d.consumers.get(consumerId).status !== 'active') return 'locked';
-    if (await this.d.hasher.verify(pin, this.d.consumers.pinHash(consumerId))) {
-      this.d.calls.clearPinFailures(consumerId);
-      return 'ok';
-    }
-    const failures = this.d.calls.recordPinFailure(consumerId, paymentId, this.d.lockout.windowMs);
-    if (failures < this.d.lockout.attempts) return 'wrong';
-    const consumer = this.d.consumers.get(consumerId);
-    if (consumer.status === 'active') this.d.consumers.setStatus(consumerId, 'locked');
-    this.d.log.warn({ consumerId, paymentId, failures }, 'consumer locked after too many wrong PINs');
-    return 'locked';
-  }
-
-  private finish(paymentId: string, outcome: CallOutcome): void {
-    const current = this.d.payments.get(paymentId);
-    if (current.status !== 'calling') {
-      this.d.log.warn({ paymentId, status: current.status, outcome: outcome.kind }, 'call ended after the payment left the call step; outcome ignored');
-      return;
-    }
-    if (this.expired.has(paymentId) && outcome.kind !== 'approved') {
-      this.d.core.end(current, 'expired', null, 'expired during the call; call ended');
-      return;
-    }
-    if (outcome.kind === 'approved') {
-      this.d.payments.markAuthorized(paymentId, this.d.authorizer.live ? 'PIN verified on the call' : 'approved by the simulated engine (no call placed, not live)');
-      if (this.d.crashAfterApproval) process.kill(process.pid, 'SIGKILL');
-      this.d.core.charge(paymentId, 'authorized by call');
-      return;
-    }
-    const declined = DECLINES[outcome.kind];
-    const code = declined ?? FAILURES[outcome.kind] ?? 'call_failed';
-    const reason = outcome.kind === 'failed' ? `call failed: ${outcome.reason}${outcome.sipStatus ? ` (SIP ${outcome.sipStatus})` : ''}` : `call: ${outcome.kind}`;
-    this.d.core.end(current, declined ? 'declined' : 'failed', code, reason);
+    await this.d.steps.finishCall(paymentId, outcome, this.expired.has(paymentId));
   }
 }

@@ -1,20 +1,18 @@
-import type { Db } from '../store/db.js';
-import type { PaymentRepository } from '../store/payments.js';
-import type { ConsumerRepository } from '../store/consumers.js';
-import type { AccountRepository } from '../store/accounts.js';
-import type { Ledger } from '../store/ledger.js';
-import type { EventRepository } from '../store/events.js';
-import { CallpayError } from '../domain/errors.js';
-import { decide, STRICT_CEILINGS, type CarrierCeilings } from '../domain/policy.js';
-import type { FailureCode, PaymentStatus } from '../domain/payment.js';
-import { normalizeLogin } from '../domain/consumer.js';
-import { paymentEventData } from './view.js';
 import type { Clock } from '../domain/clock.js';
-import type { Consumer } from '../domain/consumer.js';
-import type { EventType } from '../domain/event.js';
 import { newId } from '../domain/ids.js';
+import { CallpayError } from '../domain/errors.js';
+import { decide, type CarrierCeilings } from '../domain/policy.js';
+import type { FailureCode, Payment, PaymentStatus, TransitionPatch } from '../domain/payment.js';
+import { normalizeLogin, type Consumer } from '../domain/consumer.js';
 import type { Merchant } from '../domain/merchant.js';
-import type { Payment, TransitionPatch } from '../domain/payment.js';
+import type { EventType } from '../domain/event.js';
+import type { CallRecord } from '../domain/call.js';
+import type { Logger } from '../log.js';
+import type { Store, Transaction } from './repositories.js';
+import type { CallAuthorizer, CallOutcome, PinCheck } from './ports.js';
+import type { ProgressHub } from './progress.js';
+import { CallRunner, type CallSteps, type CallSubject } from './calls.js';
+import { paymentEventData } from './view.js';
 
 export interface CreatePaymentInput {
   amount: number;
@@ -26,27 +24,43 @@ export interface CreatePaymentInput {
   metadata: Record<string, string>;
 }
 
-export interface PaymentCoreDeps {
-  db: Db;
-  clock: Clock;
-  payments: PaymentRepository;
-  consumers: ConsumerRepository;
-  accounts: AccountRepository;
-  ledger: Ledger;
-  events: EventRepository;
-  ceilings(currency: string): CarrierCeilings;
-  expiresInSeconds: number;
-  /** False when the configured engine places no real call. */
-  live: boolean;
-  /** Toll-fraud caps: authorization calls per consumer and per merchant in a rolling hour. */
-  callCaps: { perConsumerPerHour: number; perMerchantPerHour: number };
+/** Checks a secret (PIN, password) against its Argon2id hash, off the event loop. */
+export interface SecretVerifier {
+  verify(secret: string, hash: string): Promise<boolean>;
 }
 
-/** What happened when a consumer was identified: whether the caller must now place the call. */
-export interface Progress {
-  payment: Payment;
-  callNeeded: boolean;
+/** Seams for fault-injection tests, installed by the wiring; product code never sets them. */
+export interface PaymentHooks {
+  /** Right after a PIN approval is recorded, before the charge. */
+  afterApproval?(paymentId: string): void;
 }
+
+export interface PaymentServiceDeps {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  authorizer: CallAuthorizer;
+  hasher: SecretVerifier;
+  progress: ProgressHub;
+  ceilings(currency: string): CarrierCeilings;
+  expiresInSeconds: number;
+  /** Toll-fraud caps: authorization calls per consumer and per merchant in a rolling hour. */
+  callCaps: { perConsumerPerHour: number; perMerchantPerHour: number };
+  /** Wrong PINs (across calls) within the window that lock the consumer. */
+  lockout: { attempts: number; windowMs: number };
+  hooks?: PaymentHooks;
+}
+
+/** Why a consumer typed on the checkout page cannot pay this payment (the page says the same for all). */
+export type LoginRefusal = 'malformed' | 'unknown' | 'inactive' | 'no_account';
+
+export type IdentifyResult =
+  | { kind: 'identified'; payment: Payment; consumerId: string }
+  | { kind: 'refused'; reason: LoginRefusal; consumerId?: string }
+  /** The payment left the login step meanwhile (the merchant passed the login, or it expired). */
+  | { kind: 'moved' };
+
+export type PasswordResult = { kind: 'accepted'; payment: Payment } | { kind: 'wrong' } | { kind: 'moved' };
 
 const OUTCOME_EVENT: Partial<Record<PaymentStatus, EventType>> = {
   succeeded: 'payment.succeeded',
@@ -56,131 +70,121 @@ const OUTCOME_EVENT: Partial<Record<PaymentStatus, EventType>> = {
   canceled: 'payment.canceled',
 };
 
-/**
- * The synchronous core of the payment lifecycle: every method is one transaction that checks the
- * rules, moves money in the ledger, records the transition and queues the merchant's event
- * together. Slow work (the call, Argon2id) happens outside, in calls.ts.
- */
-export class PaymentCore {
-  constructor(private readonly d: PaymentCoreDeps) {}
+const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
+  declined: 'consumer_declined',
+  wrong_pin: 'wrong_pin',
+  locked: 'consumer_locked',
+  no_input: 'no_input',
+};
+const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
+  busy: 'busy',
+  no_answer: 'no_answer',
+  rejected: 'consumer_declined',
+  hung_up: 'hung_up',
+  failed: 'call_failed',
+};
 
-  create(merchant: Merchant, input: CreatePaymentInput): Progress {
+const OPEN: readonly PaymentStatus[] = ['requires_consumer', 'requires_password'];
+
+/**
+ * The payment's steps, one entry point each, whoever triggers it (merchant API, checkout page,
+ * payment QR, call, sweeper): create, identify, submitPassword, authorizeByCall, cancel, refund,
+ * expire. Each checks its rules, records its transition, moves money and queues the merchant's
+ * event in one transaction, and starts what follows (the call) once that transaction commits.
+ * Slow work (the call, Argon2id) happens outside transactions.
+ */
+export class PaymentService implements CallSteps {
+  readonly calls: CallRunner;
+
+  constructor(private readonly d: PaymentServiceDeps) {
+    this.calls = new CallRunner({ authorizer: d.authorizer, steps: this, progress: d.progress, log: d.log });
+  }
+
+  get live(): boolean {
+    return this.d.authorizer.live;
+  }
+
+  /** A merchant's new payment; with a login account the consumer is identified at once. */
+  async create(merchant: Merchant, input: CreatePaymentInput, outer?: Transaction): Promise<Payment> {
     if (merchant.status !== 'active') throw new CallpayError('invalid_state', 'merchant: disabled', 'merchant');
     const ceilings = this.d.ceilings(input.currency);
     if (ceilings.maxSinglePayment !== null && input.amount > ceilings.maxSinglePayment) {
       throw new CallpayError('amount_too_large', `amount: above the carrier maximum of ${ceilings.maxSinglePayment} for ${input.currency}`, 'amount');
     }
     const login = input.loginAccount === undefined ? undefined : normalizeLogin(input.loginAccount, 'login_account');
-    return this.tx(() => {
-      const consumer = login === undefined ? undefined : this.d.consumers.findByLogin(login);
+    return this.tx(outer, async (tx) => {
+      const consumer = login === undefined ? undefined : await tx.consumers.findByLogin(login);
       if (login !== undefined && !consumer) {
         throw new CallpayError('unknown_consumer', 'login_account: no consumer with this login account', 'login_account');
       }
       const expiresAt = new Date(this.d.clock().getTime() + this.d.expiresInSeconds * 1000).toISOString();
-      const payment = this.d.payments.insert(
+      const payment = await tx.payments.insert(
         { id: newId('pay'), merchantId: merchant.id, amount: input.amount, currency: input.currency, reference: input.reference,
-          description: input.description, returnUrl: input.returnUrl, metadata: input.metadata, expiresAt, live: this.d.live },
+          description: input.description, returnUrl: input.returnUrl, metadata: input.metadata, expiresAt, live: this.live },
         'requires_consumer',
         'created by merchant',
       );
-      return consumer ? this.identify(payment.id, consumer, 'login account from merchant') : { payment, callNeeded: false };
+      return consumer ? this.identified(tx, payment, consumer, 'login account from merchant') : payment;
     });
   }
 
   /**
-   * The consumer is known (from the merchant or the checkout page): apply the policy and funds
-   * checks, then wait for the password, place the hold for a call, or charge at once.
+   * The consumer typed their login account on the checkout page. A login that cannot pay this
+   * payment is refused without touching the payment, so the page can say the same for every reason.
    */
-  identify(paymentId: string, consumer: Consumer, how: string): Progress {
-    return this.tx(() => {
-      const payment = this.d.payments.get(paymentId);
-      if (payment.status !== 'requires_consumer') throw new CallpayError('invalid_state', `payment: ${paymentId} is ${payment.status}`, 'status');
-      if (consumer.status !== 'active') {
-        return this.end(payment, 'declined', consumer.status === 'locked' ? 'consumer_locked' : 'consumer_unavailable', `consumer is ${consumer.status}`, { consumerId: consumer.id });
-      }
-      const account = this.d.accounts.defaultFor(consumer.id);
-      if (!account || account.currency !== payment.currency) {
-        return this.end(payment, 'declined', 'consumer_unavailable', account ? `default account bills in ${account.currency}` : 'no billable account', { consumerId: consumer.id });
-      }
-      const decision = decide({
-        amount: payment.amount,
-        policy: consumer.policy,
-        hasPassword: consumer.hasPassword,
-        ceilings: this.d.ceilings(payment.currency),
-        usage: this.d.payments.frictionlessUsage(consumer.id),
-      });
-      const patch = { consumerId: consumer.id, billableAccountId: account.id, decision };
-      if (!decision.allowed) return this.end(payment, 'declined', 'consumer_unavailable', decision.reasons.join('; '), patch);
-      const available = this.d.ledger.available(account.id);
-      if (available < payment.amount) {
-        const code: FailureCode = account.plan === 'prepaid' ? 'insufficient_funds' : 'credit_limit_exceeded';
-        return this.end(payment, 'declined', code, `${code} before any call`, patch);
-      }
-      if (decision.steps.includes('password')) {
-        return { payment: this.d.payments.transition(paymentId, 'requires_password', `identified (${how}); password required`, patch), callNeeded: false };
-      }
-      return this.afterPassword(paymentId, `identified (${how})`, patch);
+  async identify(paymentId: string, loginInput: string): Promise<IdentifyResult> {
+    let login: string;
+    try {
+      login = normalizeLogin(loginInput);
+    } catch {
+      return { kind: 'refused', reason: 'malformed' };
+    }
+    return this.d.store.withTransaction(async (tx) => {
+      const payment = await this.currentIn(tx, paymentId);
+      if (payment.status !== 'requires_consumer') return { kind: 'moved' };
+      const consumer = await tx.consumers.findByLogin(login);
+      if (!consumer) return { kind: 'refused', reason: 'unknown' };
+      if (consumer.status !== 'active') return { kind: 'refused', reason: 'inactive', consumerId: consumer.id };
+      const account = await tx.accounts.defaultFor(consumer.id);
+      if (!account || account.currency !== payment.currency) return { kind: 'refused', reason: 'no_account', consumerId: consumer.id };
+      return { kind: 'identified', payment: await this.identified(tx, payment, consumer, 'login account on the checkout page'), consumerId: consumer.id };
     });
   }
 
-  /** Password checked (or not needed): hold and call, or charge straight away. */
-  afterPassword(paymentId: string, why: string, identified: TransitionPatch = {}): Progress {
-    return this.tx(() => {
-      const payment = this.d.payments.get(paymentId);
-      const accountId = identified.billableAccountId ?? payment.billableAccountId;
-      const decision = identified.decision ?? payment.decision;
-      if (!accountId || !decision?.allowed) throw new CallpayError('invalid_state', `payment: ${paymentId} has no consumer yet`, 'status');
-      const hold = this.d.ledger.hold({ paymentId, merchantId: payment.merchantId, billableAccountId: accountId, amount: payment.amount, currency: payment.currency });
-      if (!hold.ok) return this.end(payment, 'declined', hold.code, `${hold.code} before any call`, identified);
-      if (decision.steps.includes('call')) {
-        const capped = this.callCapReached(payment.merchantId, identified.consumerId ?? payment.consumerId);
-        if (capped) {
-          this.d.ledger.void(paymentId);
-          return this.end(payment, 'declined', 'call_limit_exceeded', capped, identified);
-        }
-        return { payment: this.d.payments.transition(paymentId, 'calling', `${why}; hold placed, calling`, identified), callNeeded: true };
-      }
-      return { payment: this.charge(paymentId, `${why}; no call needed at this amount`, identified), callNeeded: false };
+  /** The password typed on the checkout page: checked off the event loop, then the next step. */
+  async submitPassword(paymentId: string, password: string): Promise<PasswordResult> {
+    const payment = await this.current(paymentId);
+    if (!payment || payment.status !== 'requires_password' || !payment.consumerId) return { kind: 'moved' };
+    const stored = await this.d.store.consumers.passwordHash(payment.consumerId);
+    const ok = stored !== null && password.length > 0 && password.length <= 256 && (await this.d.hasher.verify(password.normalize('NFC'), stored));
+    if (!ok) return { kind: 'wrong' };
+    // The check took a while: act only if the payment is still waiting for it.
+    return this.d.store.withTransaction(async (tx) => {
+      const now = await this.currentIn(tx, paymentId);
+      if (now.status !== 'requires_password') return { kind: 'moved' };
+      return { kind: 'accepted', payment: await this.afterPassword(tx, now, 'password verified on the checkout page') };
     });
   }
 
-  /** Posts the hold and marks success. Idempotent: a payment already charged is returned as is. */
-  charge(paymentId: string, reason: string, patch: TransitionPatch = {}): Payment {
-    return this.tx(() => {
-      const payment = this.d.payments.get(paymentId);
-      if (payment.status === 'succeeded' || payment.status === 'refunded' || payment.status === 'partially_refunded') return payment;
-      this.d.ledger.post(paymentId);
-      const done = this.d.payments.transition(paymentId, 'succeeded', reason, patch);
-      this.d.events.append(done.merchantId, 'payment.succeeded', done.id, paymentEventData(done));
-      return done;
-    });
+  /** Places the authorization call of a payment in the call step (no-op if one is in progress). */
+  authorizeByCall(paymentId: string): void {
+    this.calls.start(paymentId);
   }
 
-  /** Ends a payment unsuccessfully: releases any hold and tells the merchant. */
-  end(payment: Payment, to: 'declined' | 'failed' | 'expired' | 'canceled', code: FailureCode | null, reason: string, patch: TransitionPatch = {}): Progress {
-    return this.tx(() => {
-      this.d.ledger.void(payment.id);
-      const done = this.d.payments.transition(payment.id, to, reason, { ...patch, ...(code ? { failureCode: code } : {}) });
-      const type = OUTCOME_EVENT[to];
-      if (type) this.d.events.append(done.merchantId, type, done.id, paymentEventData(done));
-      return { payment: done, callNeeded: false };
-    });
-  }
-
-  cancel(merchant: Merchant, paymentId: string): Payment {
-    return this.tx(() => {
-      const payment = this.d.payments.getForMerchant(merchant.id, paymentId);
+  async cancel(merchant: Merchant, paymentId: string): Promise<Payment> {
+    return this.d.store.withTransaction(async (tx) => {
+      const payment = await tx.payments.getForMerchant(merchant.id, paymentId);
       if (payment.status === 'canceled') return payment;
-      if (payment.status !== 'requires_consumer' && payment.status !== 'requires_password') {
+      if (!OPEN.includes(payment.status)) {
         throw new CallpayError('invalid_state', `payment: ${paymentId} is ${payment.status} and can no longer be canceled`, 'status');
       }
-      return this.end(payment, 'canceled', null, 'canceled by merchant').payment;
+      return this.end(tx, payment, 'canceled', null, 'canceled by merchant');
     });
   }
 
-  refund(merchant: Merchant, paymentId: string, amount: number | undefined, reason: string | null): { payment: Payment; refundId: string; amount: number } {
-    return this.tx(() => {
-      const payment = this.d.payments.getForMerchant(merchant.id, paymentId);
+  async refund(merchant: Merchant, paymentId: string, amount: number | undefined, reason: string | null, outer?: Transaction): Promise<{ payment: Payment; refundId: string; amount: number }> {
+    return this.tx(outer, async (tx) => {
+      const payment = await tx.payments.getForMerchant(merchant.id, paymentId);
       if (payment.status !== 'succeeded' && payment.status !== 'partially_refunded') {
         throw new CallpayError('invalid_state', `payment: ${paymentId} is ${payment.status}; only charged payments are refunded`, 'status');
       }
@@ -188,30 +192,232 @@ export class PaymentCore {
       const value = amount ?? left;
       if (value > left) throw new CallpayError('refund_exceeds_charge', `amount: at most ${left} is left to refund`, 'amount');
       const refundId = newId('re');
-      this.d.payments.insertRefund(refundId, paymentId, value, reason);
-      this.d.ledger.refund(paymentId, refundId, value);
+      await tx.payments.insertRefund(refundId, paymentId, value, reason);
+      await tx.ledger.refund(paymentId, refundId, value);
       const total = payment.amountRefunded + value;
       const to = total === payment.amount ? 'refunded' : 'partially_refunded';
-      const done = this.d.payments.transition(paymentId, to, `refund ${refundId} of ${value}`, { amountRefunded: total });
-      this.d.events.append(done.merchantId, 'refund.succeeded', done.id, { ...paymentEventData(done), refund: { id: refundId, amount: value, reason } });
+      const done = await tx.payments.transition(paymentId, to, `refund ${refundId} of ${value}`, { amountRefunded: total });
+      await tx.events.append(done.merchantId, 'refund.succeeded', done.id, { ...paymentEventData(done), refund: { id: refundId, amount: value, reason } });
       return { payment: done, refundId, amount: value };
     });
   }
 
+  /**
+   * Ends a payment whose time is up and releases its hold; one approved on its call is charged
+   * instead. A call still in progress is hung up first (it ends the payment when it returns).
+   */
+  async expire(paymentId: string): Promise<Payment> {
+    if (this.calls.isCalling(paymentId)) {
+      this.calls.expire(paymentId);
+      return this.d.store.payments.get(paymentId);
+    }
+    return this.d.store.withTransaction(async (tx) => {
+      const p = await tx.payments.get(paymentId);
+      if (p.status === 'calling' && p.authorizedAt) return this.charge(tx, p.id, 'authorized by call');
+      return this.end(tx, p, 'expired', null, 'expired before authorization');
+    });
+  }
+
+  /**
+   * The payment as it stands now. One whose time is up but that the sweeper has not reached yet is
+   * expired here, the same way (a call in progress keeps its grace period).
+   */
+  async current(paymentId: string): Promise<Payment | undefined> {
+    const p = await this.d.store.payments.find(paymentId);
+    if (!p || !this.overdue(p)) return p;
+    try {
+      return await this.d.store.withTransaction((tx) => this.currentIn(tx, paymentId));
+    } catch (e) {
+      this.d.log.warn({ paymentId, err: e }, 'expiry skipped (state changed meanwhile)');
+      return this.d.store.payments.find(paymentId);
+    }
+  }
+
+  /** Expires every payment past its time (calls: past their grace period). */
+  async expireDue(callGraceMs: number): Promise<void> {
+    for (const p of await this.d.store.payments.dueForExpiry(this.d.clock(), callGraceMs)) {
+      try {
+        await this.expire(p.id);
+      } catch (e) {
+        this.d.log.warn({ paymentId: p.id, err: e }, 'expiry skipped (state changed meanwhile)');
+      }
+    }
+  }
+
+  /**
+   * After a restart no call is in progress. A payment whose PIN was verified is charged (once: the
+   * charge is idempotent); one that was mid-call is failed as interrupted and its hold released.
+   */
+  async recover(): Promise<void> {
+    for (const p of await this.d.store.payments.calling()) {
+      if (this.calls.isCalling(p.id)) continue;
+      await this.d.store.withTransaction(async (tx) => {
+        if (p.authorizedAt) {
+          await this.charge(tx, p.id, 'authorized by call (charge completed after restart)');
+          this.d.log.warn({ paymentId: p.id }, 'recovered an approved payment: charged');
+        } else {
+          await this.end(tx, p, 'failed', 'interrupted', 'call interrupted by a restart');
+          this.d.log.warn({ paymentId: p.id }, 'recovered an interrupted call: failed, hold released');
+        }
+      });
+    }
+  }
+
+  // ---- The call's steps (CallSteps): every state change during a call comes through here. ----
+
+  async beginCall(paymentId: string): Promise<CallSubject | undefined> {
+    const payment = await this.d.store.payments.get(paymentId);
+    if (payment.status !== 'calling' || !payment.consumerId) return undefined;
+    const consumer = await this.d.store.consumers.get(payment.consumerId);
+    const merchant = await this.d.store.merchants.get(payment.merchantId);
+    if (!this.live) await this.d.store.payments.markNotLive(paymentId);
+    return { payment, consumer, merchant };
+  }
+
+  async recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void> {
+    await this.d.store.callRecords.recordAttempt(paymentId, attempt, record);
+  }
+
+  /** Wrong PINs count per consumer across calls; reaching the limit locks the consumer. */
+  async checkPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck> {
+    const { store } = this.d;
+    if ((await store.consumers.get(consumerId)).status !== 'active') return 'locked';
+    if (await this.d.hasher.verify(pin, await store.consumers.pinHash(consumerId))) {
+      await store.callRecords.clearPinFailures(consumerId);
+      return 'ok';
+    }
+    return store.withTransaction(async (tx) => {
+      const failures = await tx.callRecords.recordPinFailure(consumerId, paymentId, this.d.lockout.windowMs);
+      if (failures < this.d.lockout.attempts) return 'wrong';
+      const consumer = await tx.consumers.get(consumerId);
+      if (consumer.status === 'active') await tx.consumers.setStatus(consumerId, 'locked');
+      this.d.log.warn({ consumerId, paymentId, failures }, 'consumer locked after too many wrong PINs');
+      return 'locked';
+    });
+  }
+
+  /** The call's result: approval first (durably), then the charge; otherwise the payment ends. */
+  async finishCall(paymentId: string, outcome: CallOutcome, expired: boolean): Promise<void> {
+    const { store } = this.d;
+    const current = await store.payments.get(paymentId);
+    if (current.status !== 'calling') {
+      this.d.log.warn({ paymentId, status: current.status, outcome: outcome.kind }, 'call ended after the payment left the call step; outcome ignored');
+      return;
+    }
+    if (expired && outcome.kind !== 'approved') {
+      await store.withTransaction((tx) => this.end(tx, current, 'expired', null, 'expired during the call; call ended'));
+      return;
+    }
+    if (outcome.kind === 'approved') {
+      await store.payments.markAuthorized(paymentId, this.live ? 'PIN verified on the call' : 'approved by the simulated engine (no call placed, not live)');
+      this.d.hooks?.afterApproval?.(paymentId);
+      await store.withTransaction((tx) => this.charge(tx, paymentId, 'authorized by call'));
+      return;
+    }
+    const declined = DECLINES[outcome.kind];
+    const code = declined ?? FAILURES[outcome.kind] ?? 'call_failed';
+    const reason = outcome.kind === 'failed' ? `call failed: ${outcome.reason}${outcome.sipStatus ? ` (SIP ${outcome.sipStatus})` : ''}` : `call: ${outcome.kind}`;
+    await store.withTransaction((tx) => this.end(tx, current, declined ? 'declined' : 'failed', code, reason));
+  }
+
+  // ---- Rules shared by the steps, inside the caller's transaction. ----
+
+  /**
+   * The consumer is known: apply the policy and funds checks, then wait for the password, place
+   * the hold for a call, or charge at once.
+   */
+  private async identified(tx: Transaction, payment: Payment, consumer: Consumer, how: string): Promise<Payment> {
+    if (payment.status !== 'requires_consumer') throw new CallpayError('invalid_state', `payment: ${payment.id} is ${payment.status}`, 'status');
+    if (consumer.status !== 'active') {
+      return this.end(tx, payment, 'declined', consumer.status === 'locked' ? 'consumer_locked' : 'consumer_unavailable', `consumer is ${consumer.status}`, { consumerId: consumer.id });
+    }
+    const account = await tx.accounts.defaultFor(consumer.id);
+    if (!account || account.currency !== payment.currency) {
+      return this.end(tx, payment, 'declined', 'consumer_unavailable', account ? `default account bills in ${account.currency}` : 'no billable account', { consumerId: consumer.id });
+    }
+    const decision = decide({
+      amount: payment.amount,
+      policy: consumer.policy,
+      hasPassword: consumer.hasPassword,
+      ceilings: this.d.ceilings(payment.currency),
+      usage: await tx.payments.frictionlessUsage(consumer.id),
+    });
+    const patch = { consumerId: consumer.id, billableAccountId: account.id, decision };
+    if (!decision.allowed) return this.end(tx, payment, 'declined', 'consumer_unavailable', decision.reasons.join('; '), patch);
+    const available = await tx.ledger.available(account.id);
+    if (available < payment.amount) {
+      const code: FailureCode = account.plan === 'prepaid' ? 'insufficient_funds' : 'credit_limit_exceeded';
+      return this.end(tx, payment, 'declined', code, `${code} before any call`, patch);
+    }
+    if (decision.steps.includes('password')) {
+      return tx.payments.transition(payment.id, 'requires_password', `identified (${how}); password required`, patch);
+    }
+    return this.afterPassword(tx, payment, `identified (${how})`, patch);
+  }
+
+  /** Password checked (or not needed): hold and call, or charge straight away. */
+  private async afterPassword(tx: Transaction, payment: Payment, why: string, identified: TransitionPatch = {}): Promise<Payment> {
+    const accountId = identified.billableAccountId ?? payment.billableAccountId;
+    const decision = identified.decision ?? payment.decision;
+    if (!accountId || !decision?.allowed) throw new CallpayError('invalid_state', `payment: ${payment.id} has no consumer yet`, 'status');
+    const hold = await tx.ledger.hold({ paymentId: payment.id, merchantId: payment.merchantId, billableAccountId: accountId, amount: payment.amount, currency: payment.currency });
+    if (!hold.ok) return this.end(tx, payment, 'declined', hold.code, `${hold.code} before any call`, identified);
+    if (decision.steps.includes('call')) {
+      const capped = await this.callCapReached(tx, payment.merchantId, identified.consumerId ?? payment.consumerId);
+      if (capped) {
+        await tx.ledger.void(payment.id);
+        return this.end(tx, payment, 'declined', 'call_limit_exceeded', capped, identified);
+      }
+      const calling = await tx.payments.transition(payment.id, 'calling', `${why}; hold placed, calling`, identified);
+      tx.afterCommit(() => this.authorizeByCall(payment.id));
+      return calling;
+    }
+    return this.charge(tx, payment.id, `${why}; no call needed at this amount`, identified);
+  }
+
+  /** Posts the hold and marks success. Idempotent: a payment already charged is returned as is. */
+  private async charge(tx: Transaction, paymentId: string, reason: string, patch: TransitionPatch = {}): Promise<Payment> {
+    const payment = await tx.payments.get(paymentId);
+    if (payment.status === 'succeeded' || payment.status === 'refunded' || payment.status === 'partially_refunded') return payment;
+    await tx.ledger.post(paymentId);
+    const done = await tx.payments.transition(paymentId, 'succeeded', reason, patch);
+    await tx.events.append(done.merchantId, 'payment.succeeded', done.id, paymentEventData(done));
+    return done;
+  }
+
+  /** Ends a payment unsuccessfully: releases any hold and tells the merchant. */
+  private async end(tx: Transaction, payment: Payment, to: 'declined' | 'failed' | 'expired' | 'canceled', code: FailureCode | null, reason: string, patch: TransitionPatch = {}): Promise<Payment> {
+    await tx.ledger.void(payment.id);
+    const done = await tx.payments.transition(payment.id, to, reason, { ...patch, ...(code ? { failureCode: code } : {}) });
+    const type = OUTCOME_EVENT[to];
+    if (type) await tx.events.append(done.merchantId, type, done.id, paymentEventData(done));
+    return done;
+  }
+
+  /** The payment inside a transaction, expired first if its time is up. */
+  private async currentIn(tx: Transaction, paymentId: string): Promise<Payment> {
+    const p = await tx.payments.get(paymentId);
+    return this.overdue(p) ? this.end(tx, p, 'expired', null, 'expired before authorization') : p;
+  }
+
+  private overdue(p: Payment): boolean {
+    return OPEN.includes(p.status) && Date.parse(p.expiresAt) <= this.d.clock().getTime();
+  }
+
   /** Why no further call may be placed now, or null. */
-  private callCapReached(merchantId: string, consumerId: string | null): string | null {
+  private async callCapReached(tx: Transaction, merchantId: string, consumerId: string | null): Promise<string | null> {
     const since = new Date(this.d.clock().getTime() - 3_600_000);
     const caps = this.d.callCaps;
-    if (consumerId && this.d.payments.callsStartedSince({ consumerId }, since) >= caps.perConsumerPerHour) {
+    if (consumerId && (await tx.payments.callsStartedSince({ consumerId }, since)) >= caps.perConsumerPerHour) {
       return `call cap: ${caps.perConsumerPerHour} calls to this consumer in the last hour`;
     }
-    if (this.d.payments.callsStartedSince({ merchantId }, since) >= caps.perMerchantPerHour) {
+    if ((await tx.payments.callsStartedSince({ merchantId }, since)) >= caps.perMerchantPerHour) {
       return `call cap: ${caps.perMerchantPerHour} calls for this merchant in the last hour`;
     }
     return null;
   }
 
-  private tx<T>(fn: () => T): T {
-    return this.d.db.transaction(fn).immediate();
+  private tx<T>(outer: Transaction | undefined, work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return outer ? outer.withTransaction(work) : this.d.store.withTransaction(work);
   }
 }

@@ -2,9 +2,8 @@ import type { Db } from './db.js';
 import { isUniqueViolation } from './db.js';
 import { aad, type FieldCrypto } from './field-crypto.js';
 import { CallpayError } from '../domain/errors.js';
-import type { ConsumerPolicy, ConsumerStatus, Locale } from '../domain/consumer.js';
+import { parseLocale, type Consumer, type ConsumerChanges, type ConsumerPolicy, type ConsumerStatus, type NewConsumer } from '../domain/consumer.js';
 import type { Clock } from '../domain/clock.js';
-import type { Consumer, ConsumerChanges, NewConsumer } from '../domain/consumer.js';
 import { newId } from '../domain/ids.js';
 
 interface ConsumerRow {
@@ -14,7 +13,7 @@ interface ConsumerRow {
   national_id_sealed: Buffer;
   address_sealed: Buffer;
   password_hash: string | null;
-  locale: Locale;
+  locale: string;
   password_above: number;
   call_above: number;
   frictionless_amount: number | null;
@@ -187,7 +186,9 @@ export class ConsumerRepository {
       phone: c.open(row.phone_sealed, aad(T, 'phone', row.id)),
       nationalId: c.open(row.national_id_sealed, aad(T, 'national_id', row.id)),
       address: c.open(row.address_sealed, aad(T, 'address', row.id)),
-      locale: row.locale,
+      // The schema leaves the locale list to the application (migration 004): a row edited by hand
+      // to an unknown one fails here, naming the column, rather than mid-call.
+      locale: parseLocale(row.locale, 'consumers.locale'),
       status: row.status,
       policy: {
         passwordAbove: row.password_above,

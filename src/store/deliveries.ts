@@ -1,11 +1,11 @@
-import type { Db } from '../store/db.js';
+import type { Db } from './db.js';
 import type { DeliveryInfo, DeliveryStatus, DueDelivery } from '../domain/event.js';
 
 /**
  * SQL over `webhook_deliveries` for the dispatcher and the CLI. Rows are only ever written while
  * `status = 'pending'`, so an outcome is recorded once even if two writers race.
  */
-export class DeliveryStore {
+export class DeliveryRepository {
   constructor(private readonly db: Db) {}
 
   due(nowIso: string, limit: number): DueDelivery[] {

@@ -45,9 +45,14 @@ export class MerchantRepository {
   }
 
   get(id: string): Merchant {
+    const found = this.find(id);
+    if (!found) throw new CallpayError('not_found', `merchant: no merchant ${id}`, 'merchant');
+    return found;
+  }
+
+  find(id: string): Merchant | undefined {
     const row = this.db.prepare('SELECT * FROM merchants WHERE id = ?').get(id) as MerchantRow | undefined;
-    if (!row) throw new CallpayError('not_found', `merchant: no merchant ${id}`, 'merchant');
-    return fromRow(row);
+    return row && fromRow(row);
   }
 
   list(opts: { after?: string; limit: number }): Merchant[] {

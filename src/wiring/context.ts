@@ -1,22 +1,14 @@
+import type { DestinationStream } from 'pino';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { loadMasterKey } from '../crypto/master-key.js';
 import { Keyring } from '../crypto/keyring.js';
 import { createSecretHasher, type SecretHasher } from '../crypto/secret-hasher.js';
-
-import { openDatabase, type Db } from '../store/db.js';
-import { checkKeyMatches } from '../store/key-check.js';
-import { ConsumerRepository } from '../store/consumers.js';
-import { AccountRepository } from '../store/accounts.js';
-import { MerchantRepository } from '../store/merchants.js';
-import { Ledger } from '../store/ledger.js';
-import { EventRepository } from '../store/events.js';
-import { WebhookSecretRepository } from '../store/webhook-secrets.js';
-import { cycleOf } from '../domain/billing.js';
-import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../log.js';
 import type { ConsumerAdminDeps } from '../admin/consumers.js';
-import { systemClock } from '../domain/clock.js';
+import type { Store } from '../payments/repositories.js';
+import { openStore } from './stores.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -27,21 +19,18 @@ export interface Environment {
   cwd: string;
   env: NodeJS.ProcessEnv;
   logDestination?: DestinationStream;
+  /** The time every part reads (tests move it); the system clock when absent. */
+  clock?: Clock;
 }
 
-/** Everything a command needs, wired once: the composition root of the CLI. */
+/** Everything a command needs, built once: config, log, key, hasher and the store. */
 export interface AppContext {
   config: Config;
   log: Logger;
-  db: Db;
+  clock: Clock;
   keyring: Keyring;
   hasher: SecretHasher;
-  consumers: ConsumerRepository;
-  accounts: AccountRepository;
-  merchants: MerchantRepository;
-  ledger: Ledger;
-  events: EventRepository;
-  webhookSecrets: WebhookSecretRepository;
+  store: Store;
   consumerAdmin: ConsumerAdminDeps;
   close(): Promise<void>;
 }
@@ -63,33 +52,20 @@ export async function openContext(opts: GlobalOptions, where: Environment): Prom
   const master = await loadMasterKey({ keyFile: config.keyFile, env: where.env });
   const keyring = await Keyring.fromMasterKey(master);
   master.fill(0);
-  const db = openDatabase(config.database);
-  try {
-    checkKeyMatches(db, keyring);
-  } catch (e) {
-    db.close();
-    throw e;
-  }
+  const clock = where.clock ?? systemClock;
+  const store = openStore(config, keyring, clock);
   const hasher = createSecretHasher(keyring, config.argon2);
-  const consumers = new ConsumerRepository(db, keyring, systemClock);
-  const { closingDay, timeZone } = config.billing;
-  const ledger = new Ledger(db, systemClock, (at) => cycleOf(at, closingDay, timeZone));
   return {
     config,
     log,
-    db,
+    clock,
     keyring,
     hasher,
-    consumers,
-    accounts: new AccountRepository(db, keyring, systemClock, ledger),
-    ledger,
-    merchants: new MerchantRepository(db, keyring, systemClock),
-    events: new EventRepository(db, systemClock, config.webhooks.retryForHours),
-    webhookSecrets: new WebhookSecretRepository(db, keyring, systemClock),
-    consumerAdmin: { consumers, hasher, defaultLocale: config.locale },
+    store,
+    consumerAdmin: { consumers: store.consumers, hasher, defaultLocale: config.locale },
     async close() {
       await hasher.close();
-      db.close();
+      await store.close();
     },
   };
 }

@@ -1,14 +1,60 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { Clock } from '../domain/clock.js';
 import { CallpayError } from '../domain/errors.js';
 import { LOCALES, type Locale } from '../domain/consumer.js';
-import type { CallAuthorizer } from './ports.js';
-import { createSimulatedAuthorizer } from './simulated.js';
+import type { CallAuthorizer } from '../payments/ports.js';
+import { createSimulatedAuthorizer } from '../payments/simulated.js';
+import type { CallEngine } from '../telephony/engine.js';
 import { createEmbeddedEngine } from '../telephony/embedded.js';
 import { createIvrAuthorizer } from '../ivr/authorizer.js';
 import { loadPromptSet, PromptError, SHIPPED_PROMPTS_DIR, type PromptSet } from '../ivr/prompts.js';
 import { sayAmount } from '../ivr/say/index.js';
-import type { CallEngine } from '../telephony/engine.js';
+
+export type EngineName = Config['telephony']['engine'];
+
+export interface EngineDeps {
+  config: Config;
+  log: Logger;
+}
+
+/**
+ * Call engines by `telephony.engine`. A telephone engine places real calls (the IVR script runs
+ * over it); the simulated one answers without a call. Adding an engine is one folder under
+ * telephony/, one entry here and its config section.
+ */
+export type EngineEntry =
+  | { places: 'calls'; create(d: EngineDeps): Promise<CallEngine> }
+  | { places: 'nothing'; authorizer(d: EngineDeps): CallAuthorizer };
+
+export const ENGINES: Record<EngineName, EngineEntry> = {
+  embedded: {
+    places: 'calls',
+    create: ({ config, log }) => createEmbeddedEngine({ sip: config.telephony.sip, rtp: config.telephony.rtp, log }),
+  },
+  simulated: {
+    places: 'nothing',
+    authorizer: ({ config }) => createSimulatedAuthorizer(config.telephony.simulated.outcome),
+  },
+};
+
+/** The configured engine, for an operator's test call; an engine that places no call is refused. */
+export async function createCallEngine(d: EngineDeps): Promise<CallEngine> {
+  const name = d.config.telephony.engine;
+  const entry = ENGINES[name];
+  if (entry.places !== 'calls') {
+    throw new CallpayError('invalid_state', `telephony.engine: "${name}" places no call; a test call needs a telephone engine`, 'telephony.engine');
+  }
+  return entry.create(d);
+}
+
+/** The configured engine behind the payment service's port: the IVR call script over it. */
+export async function createAuthorizer(d: EngineDeps & { clock: Clock }): Promise<CallAuthorizer> {
+  const entry = ENGINES[d.config.telephony.engine];
+  if (entry.places === 'nothing') return entry.authorizer(d);
+  const prompts = await loadPrompts(d.config);
+  return createCallAuthorizer(d.config, await entry.create(d), prompts, d.clock);
+}
 
 /** Loads and checks every locale's prompt set at start-up: a missing clip stops the daemon, not a call. */
 export async function loadPrompts(config: Config): Promise<(locale: Locale) => PromptSet> {
@@ -26,11 +72,11 @@ export async function loadPrompts(config: Config): Promise<(locale: Locale) => P
 }
 
 /** The IVR call over a telephone engine: the product's real authorizer. */
-export async function createCallAuthorizer(config: Config, engine: CallEngine, now: () => Date): Promise<CallAuthorizer> {
+export function createCallAuthorizer(config: Config, engine: CallEngine, prompts: (locale: Locale) => PromptSet, now: Clock): CallAuthorizer {
   const ivr = config.ivr;
   return createIvrAuthorizer({
     engine,
-    prompts: await loadPrompts(config),
+    prompts,
     sayAmount,
     pinTries: ivr.pinTries,
     firstDigitTimeoutMs: ivr.firstDigitTimeoutMs,
@@ -39,16 +85,4 @@ export async function createCallAuthorizer(config: Config, engine: CallEngine, n
     retryDelayMs: ivr.retryDelayMs,
     now,
   });
-}
-
-/** The configured call engine behind the payment service's port. */
-export async function createAuthorizer(config: Config, log: Logger, now: () => Date): Promise<CallAuthorizer> {
-  switch (config.telephony.engine) {
-    case 'simulated':
-      return createSimulatedAuthorizer(config.telephony.simulated.outcome);
-    case 'embedded': {
-      const engine = await createEmbeddedEngine({ sip: config.telephony.sip, rtp: config.telephony.rtp, log });
-      return createCallAuthorizer(config, engine, now);
-    }
-  }
 }

@@ -45,6 +45,11 @@ export function tempDir(prefix = 'callpay-test-'): { path: string; remove(): voi
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+/** A connection of the test's own to a callpay database file, to look at rows; the caller closes it. */
+export function openDb(file: string): Database.Database {
+  return new Database(file, { readonly: true });
+}
+
 /** Every row of every table, for "the database is exactly as it was" checks. */
 export function dumpDatabase(file: string): string {
   const db = new Database(file, { readonly: true });

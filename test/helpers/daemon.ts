@@ -1,6 +1,7 @@
+import Database from 'better-sqlite3';
 import { runCli, tempDir } from './cli.js';
-import { openContext, type AppContext } from '../../src/cli/context.js';
-import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { openContext, type AppContext } from '../../src/wiring/context.js';
+import { startDaemon, type Daemon } from '../../src/wiring/daemon.js';
 import type { AuthorizationRequest, CallAuthorizer, CallOutcome } from '../../src/payments/ports.js';
 
 export type Script = CallOutcome | ((req: AuthorizationRequest) => Promise<CallOutcome>);
@@ -25,6 +26,8 @@ export interface TestWorld {
   dir: string;
   ctx: AppContext;
   daemon: Daemon;
+  /** A connection of the test's own to the same database file, to look at rows directly. */
+  db: Database.Database;
   engine: ReturnType<typeof scriptedAuthorizer>;
   apiKey: string;
   merchantId: string;
@@ -47,15 +50,18 @@ export async function startWorld(env: Record<string, string> = {}, opts: { confi
   await cli(['init']);
   const merchant = JSON.parse((await cli(['merchant', 'add', '--name', 'Night Market Stall 12', '--json'])).stdout) as { id: string; api_key: string };
   const other = JSON.parse((await cli(['merchant', 'add', '--name', 'Other Shop', '--json'])).stdout) as { api_key: string };
-  const ctx = await openContext({ logLevel: 'silent' }, { cwd: tmp.path, env: fullEnv });
-  const engine = scriptedAuthorizer();
   const clock = { now: Date.now(), advance(ms: number) { clock.now += ms; } };
+  // With configuredEngine the daemon runs on real time (embedded SIP in the e2e tests).
+  const ctx = await openContext({ logLevel: 'silent' }, { cwd: tmp.path, env: fullEnv, ...(opts.configuredEngine ? {} : { clock: () => new Date(clock.now) }) });
+  const engine = scriptedAuthorizer();
   // With configuredEngine the daemon builds its engine from the config (embedded SIP in the e2e tests).
-  const daemon = await startDaemon(ctx, opts.configuredEngine ? {} : { authorizer: engine, clock: () => new Date(clock.now) });
+  const daemon = await startDaemon(ctx, opts.configuredEngine ? {} : { authorizer: engine });
+  const db = new Database(ctx.config.database);
   return {
     dir: tmp.path,
     ctx,
     daemon,
+    db,
     engine,
     apiKey: merchant.api_key,
     merchantId: merchant.id,
@@ -77,6 +83,7 @@ export async function startWorld(env: Record<string, string> = {}, opts: { confi
       return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
     },
     async close() {
+      db.close();
       await daemon.stop();
       await ctx.close();
       tmp.remove();
@@ -93,14 +100,4 @@ export async function enrolPrepaid(w: TestWorld, login: string, balance: string,
 }
 
 /** Waits until `check` passes (bounded), for work that finishes after the HTTP reply. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+export { eventually } from './wait.js';

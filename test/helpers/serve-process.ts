@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/callpay.js', import.meta.url));
+/** `callpay serve` that SIGKILLs itself right after recording a PIN approval, before the charge. */
+export const CRASH_AFTER_APPROVAL = fileURLToPath(new URL('./serve-crash-after-approval.mjs', import.meta.url));
 
 export interface ServeProcess {
   url: string;
@@ -14,8 +16,8 @@ export interface ServeProcess {
 }
 
 /** Starts `callpay serve` as a real process and waits until it says where it listens. */
-export async function startServe(cwd: string, env: Record<string, string>, timeoutMs = 15_000): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+export async function startServe(cwd: string, env: Record<string, string>, timeoutMs = 15_000, launcher = BIN): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [launcher, 'serve'], {
     cwd,
     env: { PATH: process.env.PATH ?? '', CALLPAY_HTTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -39,8 +39,8 @@ export function registerAccount(program: Command, io: CliIo): void {
         if (plan === 'postpaid' && opts.creditLimit === undefined) throw invalidField('credit-limit', 'required for a postpaid account');
         if (plan === 'prepaid' && opts.creditLimit !== undefined) throw invalidField('credit-limit', 'only postpaid accounts have a credit limit');
         const creditLimit = opts.creditLimit === undefined ? null : parseMajorAmount(opts.creditLimit, currency, 'credit-limit');
-        const consumer = findConsumer(ctx.consumers, ref);
-        const a = ctx.accounts.add({ consumerId: consumer.id, kind, number, plan, currency, creditLimit, makeDefault: opts.default === true });
+        const consumer = await findConsumer(ctx.store.consumers, ref);
+        const a = await ctx.store.accounts.add({ consumerId: consumer.id, kind, number, plan, currency, creditLimit, makeDefault: opts.default === true });
         ctx.log.info({ consumerId: consumer.id, accountId: a.id }, 'billable account added');
         out.result(accountView(a, false), () => `added ${accountLine(a, false)}`);
       }),
@@ -54,8 +54,8 @@ export function registerAccount(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .action((ref: string, opts: { reveal?: boolean }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const consumer = findConsumer(ctx.consumers, ref);
-        const list = ctx.accounts.listForConsumer(consumer.id);
+        const consumer = await findConsumer(ctx.store.consumers, ref);
+        const list = await ctx.store.accounts.listForConsumer(consumer.id);
         const reveal = opts.reveal === true;
         out.result(list.map((a) => accountView(a, reveal)), () =>
           list.length === 0 ? 'no billable accounts' : list.map((a) => accountLine(a, reveal)).join('\n'),
@@ -72,11 +72,11 @@ export function registerAccount(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .action((id: string, opts: { amount: string; memo?: string }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const before = ctx.accounts.get(id);
+        const before = await ctx.store.accounts.get(id);
         const amount = parseMajorAmount(opts.amount, before.currency);
         if (amount === 0) throw invalidField('amount', 'expected more than zero');
         if (opts.memo !== undefined && opts.memo.length > 200) throw invalidField('memo', 'expected at most 200 characters');
-        const a = ctx.accounts.topup(id, amount, opts.memo ?? null);
+        const a = await ctx.store.accounts.topup(id, amount, opts.memo ?? null);
         ctx.log.info({ accountId: a.id, amount }, 'prepaid account topped up');
         out.result(accountView(a, false), () => `${a.id} balance ${formatMinor(a.balance, a.currency)}`);
       }),

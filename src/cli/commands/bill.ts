@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseCycle } from '../../domain/billing.js';
 import { invalidField } from '../../domain/errors.js';
 import { formatMinor } from '../../domain/money.js';
-import { accountNumberOpener, buildBill } from '../../billing/export.js';
+import { buildBill } from '../../billing/export.js';
 import { formatBill, parseBillFormat, CSV_COLUMNS } from '../../billing/format.js';
 import { merchantSettlement, type Settlement } from '../../billing/settlement.js';
 import { refuseUnwritable, writeFileAtomic } from '../../billing/atomic-file.js';
@@ -68,7 +68,7 @@ export function registerBill(program: Command, io: CliIo): void {
       const out = opts.out === undefined ? undefined : resolve(io.cwd, opts.out);
       if (out !== undefined) refuseUnwritable(out, opts.force === true);
       await withApp(io, cmd, async ({ ctx }) => {
-        const data = buildBill(ctx.db, accountNumberOpener(ctx.accounts), cycle);
+        const data = await buildBill(ctx.store.billing, cycle);
         const text = formatBill(data, format);
         const summary = { cycle, format, lines: data.lines.length, accounts: new Set(data.lines.map((l) => l.accountId)).size };
         if (out === undefined) {
@@ -91,7 +91,7 @@ export function registerBill(program: Command, io: CliIo): void {
     .action(async (opts: { merchant: string; cycle: string }, cmd: Command) => {
       const cycle = parseCycle(opts.cycle);
       await withApp(io, cmd, async ({ ctx, out }) => {
-        const s = merchantSettlement(ctx.db, opts.merchant.trim(), cycle);
+        const s = await merchantSettlement(ctx.store.billing, opts.merchant.trim(), cycle);
         out.result(settlementView(s), () => settlementText(s));
       });
     });

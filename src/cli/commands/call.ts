@@ -1,8 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { fileURLToPath } from 'node:url';
-import { CallpayError } from '../../domain/errors.js';
 import { parsePhone } from '../../domain/phone.js';
-import { createEmbeddedEngine } from '../../telephony/embedded.js';
+import { createCallEngine } from '../../wiring/engines.js';
 import { table } from '../output.js';
 import { withApp } from './shared.js';
 import type { CliIo } from '../io.js';
@@ -25,10 +24,7 @@ export function registerCall(program: Command, io: CliIo): void {
     .action((opts: { number: string; digits: number }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
         const number = parsePhone(opts.number, 'number').e164;
-        if (ctx.config.telephony.engine !== 'embedded') {
-          throw new CallpayError('invalid_state', `telephony.engine: "${ctx.config.telephony.engine}" places no call; a test call needs "embedded"`, 'telephony.engine');
-        }
-        const engine = await createEmbeddedEngine({ sip: ctx.config.telephony.sip, rtp: ctx.config.telephony.rtp, log: ctx.log });
+        const engine = await createCallEngine({ config: ctx.config, log: ctx.log });
         try {
           const t0 = performance.now();
           const ms = () => Math.round(performance.now() - t0);

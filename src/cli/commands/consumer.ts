@@ -57,8 +57,8 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .action((ref: string, opts: { reveal?: boolean }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const c = findConsumer(ctx.consumers, ref);
-        const accounts = ctx.accounts.listForConsumer(c.id);
+        const c = await findConsumer(ctx.store.consumers, ref);
+        const accounts = await ctx.store.accounts.listForConsumer(c.id);
         const reveal = opts.reveal === true;
         if (reveal) ctx.log.warn({ consumerId: c.id }, 'personal data revealed to operator');
         const view = consumerView(c, reveal);
@@ -76,7 +76,7 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .action((opts: { status?: ConsumerStatus; limit: number; after?: string; reveal?: boolean }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const list = ctx.consumers.list({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}), ...(opts.after ? { after: opts.after } : {}) });
+        const list = await ctx.store.consumers.list({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}), ...(opts.after ? { after: opts.after } : {}) });
         const views = list.map((c) => consumerView(c, opts.reveal === true));
         out.result(views, () =>
           views.length === 0
@@ -100,7 +100,7 @@ export function registerConsumer(program: Command, io: CliIo): void {
         if (Object.values(opts).every((v) => v === undefined || typeof v === 'boolean')) {
           throw new CallpayError('invalid_field', 'update: give at least one of --phone, --national-id, --address, --locale', 'update');
         }
-        const c = updateConsumer(ctx.consumers, findConsumer(ctx.consumers, ref).id, opts);
+        const c = await updateConsumer(ctx.store.consumers, (await findConsumer(ctx.store.consumers, ref)).id, opts);
         ctx.log.info({ consumerId: c.id, changed: Object.keys(opts).filter((k) => k !== 'json') }, 'consumer updated');
         out.result(consumerView(c, false), () => `updated ${c.id}`);
       }),
@@ -113,7 +113,7 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--pin-stdin', 'read the new PIN from the first line of standard input')
     .action((ref: string, opts: { pinStdin?: boolean }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out, secrets }) => {
-        const c = findConsumer(ctx.consumers, ref);
+        const c = await findConsumer(ctx.store.consumers, ref);
         const pin = await secrets.read('pin', { fromStdin: opts.pinStdin === true, prompt: 'New PIN: ', confirm: true, optional: false });
         await setPin(ctx.consumerAdmin, c.id, pin ?? '');
         ctx.log.info({ consumerId: c.id }, 'consumer PIN changed');
@@ -129,7 +129,7 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--remove', 'remove the password (sign-in by login account alone)')
     .action((ref: string, opts: { passwordStdin?: boolean; remove?: boolean }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out, secrets }) => {
-        const c = findConsumer(ctx.consumers, ref);
+        const c = await findConsumer(ctx.store.consumers, ref);
         const password = opts.remove
           ? ''
           : await secrets.read('password', { fromStdin: opts.passwordStdin === true, prompt: 'New password: ', confirm: true, optional: false });
@@ -158,9 +158,9 @@ export function registerConsumer(program: Command, io: CliIo): void {
           if (!/^\d{1,4}$/.test(v)) throw invalidField('frictionless-count', 'expected a whole number or "none"');
           return Number(v);
         };
-        const c = findConsumer(ctx.consumers, ref);
+        const c = await findConsumer(ctx.store.consumers, ref);
         const ceilings = ctx.config.policy.ceilings[currency as keyof typeof ctx.config.policy.ceilings] ?? STRICT_CEILINGS;
-        const updated = setPolicy(ctx.consumers, c.id, {
+        const updated = await setPolicy(ctx.store.consumers, c.id, {
           passwordAbove: amount(opts.passwordAbove, 'password-above'),
           callAbove: amount(opts.callAbove, 'call-above'),
           frictionlessAmount: orNone(opts.frictionlessAmount, (v) => parseMajorAmount(v, currency, 'frictionless-amount')),
@@ -187,11 +187,11 @@ export function registerConsumer(program: Command, io: CliIo): void {
       .option('--json', 'machine-readable output')
       .action((ref: string, _opts: unknown, cmd: Command) =>
         withApp(io, cmd, async ({ ctx, out }) => {
-          const c = findConsumer(ctx.consumers, ref);
+          const c = await findConsumer(ctx.store.consumers, ref);
           if (!from.includes(c.status)) {
             throw new CallpayError('invalid_state', `consumer: ${c.id} is ${c.status}; cannot ${name}`, 'consumer');
           }
-          const updated = ctx.consumers.setStatus(c.id, to);
+          const updated = await ctx.store.consumers.setStatus(c.id, to);
           ctx.log.info({ consumerId: c.id, from: c.status, to }, `consumer ${name}`);
           out.result(consumerView(updated, false), () => `${c.id} is now ${to}`);
         }),

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createKeyFile } from '../../crypto/master-key.js';
-import { readConfig, openContext, type GlobalOptions } from '../context.js';
+import { readConfig, openContext, type GlobalOptions } from '../../wiring/context.js';
 import { createOutput } from '../output.js';
 import type { CliIo } from '../io.js';
 

@@ -5,7 +5,7 @@ import { merchantView } from '../views.js';
 import { columns, table } from '../output.js';
 import { withApp, parseLimit } from './shared.js';
 import type { CliIo } from '../io.js';
-import type { AppContext } from '../context.js';
+import type { AppContext } from '../../wiring/context.js';
 import type { Output } from '../output.js';
 import { checkRecording, provideMerchantVoice, type VoiceResult } from '../../admin/merchant-voice.js';
 
@@ -30,10 +30,10 @@ export function registerMerchant(program: Command, io: CliIo): void {
         const webhookUrl = opts.webhookUrl === undefined ? null : parseWebhookUrl(opts.webhookUrl);
         if (opts.voice !== undefined) await checkRecording(opts.voice);
         // One transaction: a merchant never exists without its first webhook secret.
-        const { merchant: m, key, webhookSecret } = ctx.db.transaction(() => {
-          const added = ctx.merchants.add({ displayName, spokenName, webhookUrl });
-          return { ...added, webhookSecret: ctx.webhookSecrets.create(added.merchant.id) };
-        }).immediate();
+        const { merchant: m, key, webhookSecret } = await ctx.store.withTransaction(async (tx) => {
+          const added = await tx.merchants.add({ displayName, spokenName, webhookUrl });
+          return { ...added, webhookSecret: await tx.webhookSecrets.create(added.merchant.id) };
+        });
         ctx.log.info({ merchantId: m.id, keyId: key.keyId }, 'merchant enrolled');
         const voice = await giveVoice(ctx, out, m.id, spokenName, opts.voice);
         out.result({ ...merchantView(m), voice_clip: voice.path, voice_source: voice.source, api_key: key.apiKey, api_key_id: key.keyId, webhook_secret: webhookSecret }, () =>
@@ -54,7 +54,7 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .action((id: string, opts: { voice?: string }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const m = ctx.merchants.get(id);
+        const m = await ctx.store.merchants.get(id);
         const voice = await giveVoice(ctx, out, m.id, m.spokenName, opts.voice);
         out.result({ id: m.id, voice_clip: voice.path, voice_source: voice.source }, () => `${m.id} spoken name: ${voice.source}`);
       }),
@@ -68,7 +68,7 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .action((opts: { limit: number; after?: string }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const list = ctx.merchants.list({ limit: opts.limit, ...(opts.after ? { after: opts.after } : {}) });
+        const list = await ctx.store.merchants.list({ limit: opts.limit, ...(opts.after ? { after: opts.after } : {}) });
         out.result(list.map((m) => merchantView(m)), () =>
           list.length === 0
             ? 'no merchants'
@@ -84,7 +84,7 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .action((id: string, _opts: unknown, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const view = merchantView(ctx.merchants.get(id), ctx.merchants.keys(id));
+        const view = merchantView(await ctx.store.merchants.get(id), await ctx.store.merchants.keys(id));
         out.result(view, () =>
           [
             table([['merchant', view.id], ['name', view.name], ['spoken name', view.spoken_name], ['status', view.status], ['webhook', view.webhook_url ?? '-'], ['created', view.created_at]]),
@@ -103,7 +103,7 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .action((id: string, opts: { revokeOthers?: boolean }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const key = ctx.merchants.rotateKey(id, { revokeOthers: opts.revokeOthers === true });
+        const key = await ctx.store.merchants.rotateKey(id, { revokeOthers: opts.revokeOthers === true });
         ctx.log.info({ merchantId: id, keyId: key.keyId, revokedOthers: opts.revokeOthers === true }, 'merchant API key issued');
         out.result({ id, api_key: key.apiKey, api_key_id: key.keyId }, () => [table([['merchant', id], ['api key', key.apiKey]]), KEY_WARNING].join('\n'));
       }),
@@ -123,7 +123,7 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .action((id: string, opts: { overlapHours?: number }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
         const overlap = opts.overlapHours ?? ctx.config.webhooks.rotationOverlapHours;
-        const secret = ctx.webhookSecrets.rotate(id, overlap);
+        const secret = await ctx.store.webhookSecrets.rotate(id, overlap);
         const until = new Date(Date.now() + overlap * 3_600_000).toISOString();
         ctx.log.info({ merchantId: id, overlapHours: overlap }, 'merchant webhook secret rotated');
         out.result({ id, webhook_secret: secret, previous_valid_until: until }, () =>
@@ -140,9 +140,9 @@ export function registerMerchant(program: Command, io: CliIo): void {
       .option('--json', 'machine-readable output')
       .action((id: string, _opts: unknown, cmd: Command) =>
         withApp(io, cmd, async ({ ctx, out }) => {
-          const m = ctx.merchants.get(id);
+          const m = await ctx.store.merchants.get(id);
           if (m.status === to) throw new CallpayError('invalid_state', `merchant: ${id} is already ${to}`, 'merchant');
-          const updated = ctx.merchants.setStatus(id, to);
+          const updated = await ctx.store.merchants.setStatus(id, to);
           ctx.log.info({ merchantId: id, to }, `merchant ${name}d`);
           out.result(merchantView(updated), () => `${id} is now ${to}`);
         }),
@@ -159,7 +159,7 @@ function parseHours(input: string): number {
 async function giveVoice(ctx: AppContext, out: Output, merchantId: string, spokenName: string, recording: string | undefined): Promise<VoiceResult> {
   const locale = ctx.config.locale;
   const voice = await provideMerchantVoice({ merchantId, spokenName, recording, locale, databasePath: ctx.config.database });
-  ctx.merchants.setVoiceClip(merchantId, voice.path);
+  await ctx.store.merchants.setVoiceClip(merchantId, voice.path);
   if (voice.path === null) {
     out.note(`warning: ${merchantId} has no spoken name: calls will say "a merchant". Install espeak-ng and run "callpay merchant set-voice ${merchantId}", or give a recording with --voice.`);
     ctx.log.warn({ merchantId }, 'merchant has no spoken-name clip');

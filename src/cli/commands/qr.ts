@@ -37,7 +37,7 @@ export function registerMerchantQr(program: Command, io: CliIo): void {
         const reference = opts.reference === undefined ? undefined : parseText(opts.reference, 'reference', 100);
         const description = opts.description === undefined ? undefined : parseText(opts.description, 'description', 200);
         if (opts.out !== undefined) qrImageFormat(opts.out);
-        const m = ctx.merchants.get(id);
+        const m = await ctx.store.merchants.get(id);
         if (m.status !== 'active') throw new CallpayError('invalid_state', `merchant: ${id} is ${m.status}; enable it first`, 'merchant');
 
         const url = buildPayLink(ctx.config.http.publicUrl, ctx.keyring, m.id, {

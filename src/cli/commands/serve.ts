@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { openContext, readConfig, type GlobalOptions } from '../context.js';
-import { startDaemon } from '../../daemon.js';
+import { openContext, readConfig, type GlobalOptions } from '../../wiring/context.js';
+import { startDaemon } from '../../wiring/daemon.js';
 import type { CliIo } from '../io.js';
 
 export function registerServe(program: Command, io: CliIo): void {
@@ -13,7 +13,7 @@ export function registerServe(program: Command, io: CliIo): void {
       const config = readConfig(globals, where);
       const ctx = await openContext({ ...globals, logLevel: globals.logLevel ?? config.log.level }, where);
       try {
-        const daemon = await startDaemon(ctx);
+        const daemon = await startDaemon(ctx, io.hooks ? { hooks: io.hooks } : {});
         io.stderr.write(`callpay serving on ${daemon.url}\n`);
         await new Promise<void>((resolve) => {
           const stop = (signal: NodeJS.Signals) => {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { openContext, type AppContext, type GlobalOptions } from '../context.js';
+import { openContext, type AppContext, type GlobalOptions } from '../../wiring/context.js';
 import { createOutput, type Output } from '../output.js';
 import { createSecretSource, type SecretSource } from '../secrets.js';
 import type { CliIo } from '../io.js';

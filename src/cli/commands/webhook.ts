@@ -1,10 +1,8 @@
 import { Option, type Command } from 'commander';
 import { CallpayError, invalidField } from '../../domain/errors.js';
-
-import { DeliveryStore } from '../../notify/outbox.js';
 import { columns } from '../output.js';
 import { withApp, parseLimit } from './shared.js';
-import type { AppContext } from '../context.js';
+import type { AppContext } from '../../wiring/context.js';
 import type { CliIo } from '../io.js';
 import { DELIVERY_STATUSES, EVENT_TYPES, type DeliveryInfo, type DeliveryStatus } from '../../domain/event.js';
 
@@ -44,7 +42,7 @@ export function registerWebhook(program: Command, io: CliIo): void {
     )
     .action((opts: ReplayOptions, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const { deliveries, more } = replay(ctx, opts);
+        const { deliveries, more } = await replay(ctx, opts);
         ctx.log.info({ count: deliveries.length }, 'webhook deliveries enqueued for replay');
         out.result({ deliveries, continue_since: more ?? null }, () =>
           [
@@ -69,7 +67,7 @@ export function registerWebhook(program: Command, io: CliIo): void {
     )
     .action((opts: { merchant?: string; status?: DeliveryStatus; limit: number }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
-        const list = new DeliveryStore(ctx.db).list({
+        const list = await ctx.store.deliveries.list({
           limit: opts.limit,
           ...(opts.merchant ? { merchantId: opts.merchant } : {}),
           ...(opts.status ? { status: opts.status } : {}),
@@ -86,33 +84,34 @@ export function registerWebhook(program: Command, io: CliIo): void {
     );
 }
 
-function replay(ctx: AppContext, opts: ReplayOptions): { deliveries: Array<{ delivery_id: string; event_id: string }>; more?: string } {
+async function replay(ctx: AppContext, opts: ReplayOptions): Promise<{ deliveries: Array<{ delivery_id: string; event_id: string }>; more?: string }> {
   if ((opts.event === undefined) === (opts.merchant === undefined)) throw invalidField('event', 'give either --event or --merchant');
   if (opts.event !== undefined && (opts.since !== undefined || opts.type !== undefined)) {
     throw invalidField('since', '--since and --type go with --merchant, not --event');
   }
-  const store = new DeliveryStore(ctx.db);
   let merchantId: string;
   let events: Array<{ seq: number; id: string; createdAt: string }>;
   if (opts.event !== undefined) {
-    const event = ctx.events.get(opts.event);
+    const event = await ctx.store.events.get(opts.event);
     if (!event) throw new CallpayError('not_found', `event: no event ${opts.event}`, 'event');
     merchantId = event.merchantId;
     events = [{ seq: event.seq, id: event.id, createdAt: event.createdAt }];
   } else {
     merchantId = opts.merchant ?? '';
-    ctx.merchants.get(merchantId);
+    await ctx.store.merchants.get(merchantId);
     const since = opts.since === undefined ? undefined : parseSince(opts.since);
-    events = store.eventsToReplay(merchantId, { ...(since ? { since } : {}), ...(opts.type ? { type: opts.type } : {}), limit: REPLAY_CAP + 1 });
+    events = await ctx.store.deliveries.eventsToReplay(merchantId, { ...(since ? { since } : {}), ...(opts.type ? { type: opts.type } : {}), limit: REPLAY_CAP + 1 });
     if (events.length === 0) throw new CallpayError('not_found', `merchant: no events of ${merchantId} match`, 'merchant');
   }
-  const url = ctx.merchants.get(merchantId).webhookUrl;
+  const url = (await ctx.store.merchants.get(merchantId)).webhookUrl;
   if (!url) throw invalidField('merchant', `${merchantId} has no webhook URL`);
   const more = events.length > REPLAY_CAP ? events[REPLAY_CAP]?.createdAt : undefined;
   const batch = events.slice(0, REPLAY_CAP);
-  const deliveries = ctx.db.transaction(() =>
-    batch.map((e) => ({ delivery_id: ctx.events.enqueueDelivery(e.seq, merchantId, url), event_id: e.id })),
-  ).immediate();
+  const deliveries = await ctx.store.withTransaction(async (tx) => {
+    const enqueued: Array<{ delivery_id: string; event_id: string }> = [];
+    for (const e of batch) enqueued.push({ delivery_id: await tx.events.enqueueDelivery(e.seq, merchantId, url), event_id: e.id });
+    return enqueued;
+  });
   return { deliveries, ...(more ? { more } : {}) };
 }
 

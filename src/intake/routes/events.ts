@@ -1,20 +1,19 @@
 import { Router } from 'express';
-
-import type { EventRepository } from '../../store/events.js';
 import { CallpayError } from '../../domain/errors.js';
 import { merchantOf } from '../auth.js';
 import { listEventsQuery, parseWith } from '../schemas.js';
 import { EVENT_TYPES, type EventType } from '../../domain/event.js';
+import type { EventRepository } from '../../payments/repositories.js';
 
 /** The merchant's own events, oldest first, replayable from any sequence number. */
 export function eventRoutes(events: EventRepository): Router {
   const router = Router();
-  router.get('/events', (req, res) => {
+  router.get('/events', async (req, res) => {
     const q = parseWith(listEventsQuery, req.query, 'query');
     if (q.type !== undefined && !(EVENT_TYPES as readonly string[]).includes(q.type)) {
       throw new CallpayError('invalid_field', `type: expected one of ${EVENT_TYPES.join(', ')}`, 'type');
     }
-    const page = events.list(merchantOf(req).id, {
+    const page = await events.list(merchantOf(req).id, {
       after: q.after,
       limit: q.limit + 1,
       ...(q.type ? { type: q.type as EventType } : {}),

@@ -1,22 +1,25 @@
-import { currencyClips } from './currencies.js';
-import { enNumberClips } from './en-us.js';
-import type { PromptLocale } from './locales.js';
+import type { Locale } from '../../domain/locale.js';
+import { speechOf } from './locales.js';
 import { PHRASES } from './phrases.js';
-import { zhNumberClips } from './zh-tw.js';
 
 export { sayAmount } from './amount.js';
-export { EN_CURRENCIES, ZH_CURRENCIES, spokenCurrencies, type EnCurrencyWords, type ZhCurrencyWords } from './currencies.js';
-export { enSayNumber } from './en-us.js';
-export { PROMPT_LOCALES, isPromptLocale, type PromptLocale } from './locales.js';
+export { EN_CURRENCIES, enSayNumber, type EnCurrencyWords } from './en-us.js';
+export { SPEECH, speechOf } from './locales.js';
 export { GREETING, PHRASES, type PhraseClip } from './phrases.js';
-export { zhSayNumber, type ZhNumberOptions } from './zh-tw.js';
+export type { LocaleSpeech, SplitAmount } from './speech.js';
+export { ZH_CURRENCIES, zhSayNumber, type ZhCurrencyWords, type ZhNumberOptions } from './zh-tw.js';
+
+/** Currencies sayAmount can read in `locale`. */
+export function spokenCurrencies(locale: Locale): string[] {
+  return speechOf(locale).currencies();
+}
 
 /** Every clip sayAmount can return in `locale`, for any currency it knows. */
-export function amountClips(locale: PromptLocale): string[] {
-  return [...(locale === 'en-US' ? enNumberClips() : zhNumberClips()), ...currencyClips(locale)];
+export function amountClips(locale: Locale): string[] {
+  return speechOf(locale).amountClips();
 }
 
 /** Every clip a locale's prompt set must have: amounts and the call script's phrases. */
-export function requiredClips(locale: PromptLocale): string[] {
+export function requiredClips(locale: Locale): string[] {
   return [...new Set([...amountClips(locale), ...Object.values(PHRASES)])];
 }

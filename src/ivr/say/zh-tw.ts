@@ -1,3 +1,5 @@
+import type { LocaleSpeech, SplitAmount } from './speech.js';
+
 /**
  * Mandarin cardinals as clip names (Taiwan usage). mod_say_zh's idea: a digit clip then a place clip
  * (digits/3 digits/1000 = 三千), grouped by 萬 (10^4), 億 (10^8) and 兆 (10^12) rather than by
@@ -82,3 +84,82 @@ export function zhNumberClips(): string[] {
   out.push(ZH_LIANG, ...PLACE.slice(1), ...GROUP.slice(1));
   return out;
 }
+
+export interface ZhCurrencyWords {
+  /** Said once before the amount: 新臺幣. */
+  prefix?: string;
+  /** After the major amount: 元, 美元. */
+  major: string;
+  /**
+   * The minor part: 'jiao-fen' reads the two minor digits as 角 and 分 (新臺幣, 人民幣, 港幣);
+   * `{ unit }` reads the minor amount as one number followed by `unit` (美分: US cents are not
+   * spoken as dimes); absent when the currency has no minor unit.
+   */
+  minor?: 'jiao-fen' | { unit: string };
+}
+
+export const ZH_JIAO = 'currency/jiao';
+export const ZH_FEN = 'currency/fen';
+
+/**
+ * How Mandarin (Taiwan) names each currency. Data, not code: adding a currency is a row here plus its
+ * clips in scripts/make-prompts.mjs. The exponent itself always comes from ISO 4217 (domain/money.ts).
+ */
+export const ZH_CURRENCIES: Readonly<Record<string, ZhCurrencyWords>> = {
+  TWD: { prefix: 'currency/twd', major: 'currency/yuan', minor: 'jiao-fen' },
+  CNY: { prefix: 'currency/cny', major: 'currency/yuan', minor: 'jiao-fen' },
+  HKD: { prefix: 'currency/hkd', major: 'currency/yuan', minor: 'jiao-fen' },
+  USD: { major: 'currency/usd', minor: { unit: 'currency/usd-cent' } },
+  EUR: { major: 'currency/eur', minor: { unit: 'currency/eur-cent' } },
+  GBP: { major: 'currency/gbp', minor: { unit: 'currency/gbp-penny' } },
+  JPY: { major: 'currency/jpy' },
+};
+
+/**
+ * TWD → 新臺幣 <n> 元 [<n> 角] [<n> 分] (120507 → 新臺幣一千兩百零五元七分, 105 → 新臺幣一元零五分,
+ * 5 → 新臺幣五分, 0 → 新臺幣零元); USD → <n> 美元 [<n> 美分] (美分 rather than 分 so that 0.05 alone
+ * still names the currency).
+ */
+function zhSayAmount({ major, fraction, scale, currency }: SplitAmount): string[] {
+  const words = ZH_CURRENCIES[currency];
+  if (!words) throw new Error(`sayAmount: no zh-TW words for ${currency}`);
+  const out: string[] = words.prefix ? [words.prefix] : [];
+  if (major === 0 && fraction === 0) return [...out, ZH_ZERO, words.major];
+
+  if (major > 0) out.push(...zhSayNumber(major, { measure: true }), words.major);
+  if (fraction === 0) return out;
+  if (words.minor === undefined) throw new Error(`sayAmount: ${currency} has no zh-TW minor unit words`);
+  if (words.minor === 'jiao-fen') {
+    if (scale !== 100) throw new Error(`sayAmount: 角/分 need 2 decimal places, ${currency} has scale ${scale}`);
+    const jiao = Math.floor(fraction / 10);
+    const fen = fraction % 10;
+    if (jiao > 0) out.push(...zhSayNumber(jiao, { measure: true }), ZH_JIAO);
+    if (fen > 0) {
+      if (jiao === 0 && major > 0) out.push(ZH_ZERO); // 一元零五分
+      out.push(...zhSayNumber(fen, { measure: true }), ZH_FEN);
+    }
+  } else {
+    out.push(...zhSayNumber(fraction, { measure: true }), words.minor.unit);
+  }
+  return out;
+}
+
+function zhCurrencyClips(): string[] {
+  const out = new Set<string>();
+  for (const c of Object.values(ZH_CURRENCIES)) {
+    if (c.prefix) out.add(c.prefix);
+    out.add(c.major);
+    if (c.minor === 'jiao-fen') out.add(ZH_JIAO).add(ZH_FEN);
+    else if (c.minor) out.add(c.minor.unit);
+  }
+  return [...out];
+}
+
+export const zhTW: LocaleSpeech = {
+  sayNumber: (n) => zhSayNumber(n),
+  sayAmount: zhSayAmount,
+  currencies: () => Object.keys(ZH_CURRENCIES),
+  amountClips: () => [...zhNumberClips(), ...zhCurrencyClips()],
+  // Debian 12's `cmn` voice reads Han characters as pinyin spelled out in English; this one reads them in Mandarin.
+  espeakVoice: 'cmn-latn-pinyin',
+};

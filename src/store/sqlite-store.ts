@@ -1,0 +1,224 @@
+import type { Db } from './db.js';
+import { openDatabase } from './db.js';
+import type { FieldCrypto } from './field-crypto.js';
+import { checkKeyMatches } from './key-check.js';
+import { PaymentRepository } from './payments.js';
+import { ConsumerRepository } from './consumers.js';
+import { AccountRepository } from './accounts.js';
+import { MerchantRepository } from './merchants.js';
+import { Ledger } from './ledger.js';
+import { EventRepository } from './events.js';
+import { DeliveryRepository } from './deliveries.js';
+import { IdempotencyRepository } from './idempotency.js';
+import { CallRepository } from './calls.js';
+import { WebhookSecretRepository } from './webhook-secrets.js';
+import { BillingRepository } from './billing.js';
+import type { Clock } from '../domain/clock.js';
+import { CallpayError } from '../domain/errors.js';
+import type { Repositories, Store, Transaction } from '../payments/repositories.js';
+
+export interface SqliteStoreOptions {
+  /** The database file (created owner-only), or ':memory:'. */
+  path: string;
+  /** Seals personal data and builds blind indexes; the key never reaches the database. */
+  crypto: FieldCrypto;
+  clock: Clock;
+  /** The billing cycle a transfer written at `at` belongs to. */
+  cycleOf(at: Date): string;
+  /** How long webhook deliveries are retried before giving up. */
+  webhookRetryForHours: number;
+}
+
+/** The synchronous repositories behind the asynchronous ports: one connection, one set. */
+interface SyncRepositories {
+  payments: PaymentRepository;
+  consumers: ConsumerRepository;
+  accounts: AccountRepository;
+  merchants: MerchantRepository;
+  ledger: Ledger;
+  events: EventRepository;
+  deliveries: DeliveryRepository;
+  idempotency: IdempotencyRepository;
+  callRecords: CallRepository;
+  webhookSecrets: WebhookSecretRepository;
+  billing: BillingRepository;
+}
+
+/** How long a query outside a transaction waits for the open one before it is reported as a bug. */
+const WAIT_FOR_TRANSACTION_MS = 10_000;
+
+/**
+ * The embedded store: better-sqlite3 answers synchronously, so each port method runs its statement
+ * at once and hands back a settled promise; no thread hop, no extra round trip. One connection is
+ * shared by the whole process, so a transaction that awaits (between its statements) must not let
+ * anyone else's statement in: while one is open, calls from outside it wait until it ends.
+ */
+export class SqliteStore implements Store {
+  readonly driver = 'sqlite';
+  readonly db: Db;
+  readonly payments;
+  readonly consumers;
+  readonly accounts;
+  readonly merchants;
+  readonly ledger;
+  readonly events;
+  readonly deliveries;
+  readonly idempotency;
+  readonly callRecords;
+  readonly webhookSecrets;
+  readonly billing;
+  private readonly inTx: Repositories;
+  private open = false;
+  private waiting: Array<() => void> = [];
+
+  constructor(db: Db, o: Omit<SqliteStoreOptions, 'path'>) {
+    this.db = db;
+    const ledger = new Ledger(db, o.clock, o.cycleOf);
+    const accounts = new AccountRepository(db, o.crypto, o.clock, ledger);
+    const sync: SyncRepositories = {
+      payments: new PaymentRepository(db, o.clock),
+      consumers: new ConsumerRepository(db, o.crypto, o.clock),
+      accounts,
+      merchants: new MerchantRepository(db, o.crypto, o.clock),
+      ledger,
+      events: new EventRepository(db, o.clock, o.webhookRetryForHours),
+      deliveries: new DeliveryRepository(db),
+      idempotency: new IdempotencyRepository(db, o.clock),
+      callRecords: new CallRepository(db, o.clock),
+      webhookSecrets: new WebhookSecretRepository(db, o.crypto, o.clock),
+      billing: new BillingRepository(db, accounts),
+    };
+    const outside = (fn: () => unknown) => this.outside(fn);
+    const inside = (fn: () => unknown) => settle(fn);
+    this.payments = facade(sync.payments, outside);
+    this.consumers = facade(sync.consumers, outside);
+    this.accounts = facade(sync.accounts, outside);
+    this.merchants = facade(sync.merchants, outside);
+    this.ledger = facade(sync.ledger, outside);
+    this.events = facade(sync.events, outside);
+    this.deliveries = facade(sync.deliveries, outside);
+    this.idempotency = facade(sync.idempotency, outside);
+    this.callRecords = facade(sync.callRecords, outside);
+    this.webhookSecrets = facade(sync.webhookSecrets, outside);
+    this.billing = facade(sync.billing, outside);
+    this.inTx = {
+      payments: facade(sync.payments, inside),
+      consumers: facade(sync.consumers, inside),
+      accounts: facade(sync.accounts, inside),
+      merchants: facade(sync.merchants, inside),
+      ledger: facade(sync.ledger, inside),
+      events: facade(sync.events, inside),
+      deliveries: facade(sync.deliveries, inside),
+      idempotency: facade(sync.idempotency, inside),
+      callRecords: facade(sync.callRecords, inside),
+      webhookSecrets: facade(sync.webhookSecrets, inside),
+      billing: facade(sync.billing, inside),
+    };
+  }
+
+  /** BEGIN IMMEDIATE: the write lock is taken up front, so two processes never deadlock upgrading. */
+  async withTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    while (this.open) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.open = true;
+    const after: Array<() => void> = [];
+    let result: T;
+    try {
+      this.db.prepare('BEGIN IMMEDIATE').run();
+      try {
+        result = await work(this.transaction(after, 0));
+        this.db.prepare('COMMIT').run();
+      } catch (e) {
+        if (this.db.inTransaction) this.db.prepare('ROLLBACK').run();
+        throw e;
+      }
+    } finally {
+      this.open = false;
+      this.waiting.splice(0).forEach((wake) => wake());
+    }
+    for (const fn of after) fn();
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  /** Savepoints are named by depth, so their statements stay few and cached. */
+  private transaction(after: Array<() => void>, depth: number): Transaction {
+    return {
+      ...this.inTx,
+      withTransaction: async <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
+        const name = `nested${depth + 1}`;
+        const mine: Array<() => void> = [];
+        this.db.prepare(`SAVEPOINT ${name}`).run();
+        try {
+          const result = await work(this.transaction(mine, depth + 1));
+          this.db.prepare(`RELEASE ${name}`).run();
+          after.push(...mine);
+          return result;
+        } catch (e) {
+          this.db.prepare(`ROLLBACK TO ${name}`).run();
+          this.db.prepare(`RELEASE ${name}`).run();
+          throw e;
+        }
+      },
+      afterCommit: (fn) => void after.push(fn),
+    };
+  }
+
+  /** A statement from outside any transaction: at once, unless one is open on the connection. */
+  private outside(fn: () => unknown): Promise<unknown> {
+    if (!this.open) return settle(fn);
+    return this.idle().then(() => this.outside(fn));
+  }
+
+  private idle(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = this.waiting.filter((w) => w !== wake);
+        reject(new CallpayError('internal', `store: a statement waited ${WAIT_FOR_TRANSACTION_MS} ms for an open transaction (one that awaits slow work, or uses the store instead of its transaction)`));
+      }, WAIT_FOR_TRANSACTION_MS);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiting.push(wake);
+    });
+  }
+}
+
+/**
+ * Opens the database (migrating it), checks that the key matches it, and returns the store. Order
+ * matters: a wrong key stops here, before anything is written with it.
+ */
+export function openSqliteStore(o: SqliteStoreOptions): SqliteStore {
+  const db = openDatabase(o.path);
+  try {
+    checkKeyMatches(db, o.crypto);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return new SqliteStore(db, o);
+}
+
+type Async<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never };
+
+/** The public methods of a synchronous repository, each returning a promise through `run`. */
+function facade<T extends object>(target: T, run: (fn: () => unknown) => Promise<unknown>): Async<T> {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(target))) {
+    const method = (target as Record<string, unknown>)[name];
+    if (name === 'constructor' || typeof method !== 'function') continue;
+    out[name] = (...args: unknown[]) => run(() => (method as (...a: unknown[]) => unknown).apply(target, args));
+  }
+  return out as Async<T>;
+}
+
+function settle(fn: () => unknown): Promise<unknown> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
