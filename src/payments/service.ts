@@ -417,7 +417,8 @@ export class PaymentService implements CallSteps {
     return null;
   }
 
+  /** Inside the caller's transaction when given one (the caller decides what a failure undoes), else its own. */
   private tx<T>(outer: Transaction | undefined, work: (tx: Transaction) => Promise<T>): Promise<T> {
-    return outer ? outer.withTransaction(work) : this.d.store.withTransaction(work);
+    return outer ? work(outer) : this.d.store.withTransaction(work);
   }
 }

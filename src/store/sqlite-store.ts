@@ -88,8 +88,8 @@ export class SqliteStore implements Store {
       webhookSecrets: new WebhookSecretRepository(db, o.crypto, o.clock),
       billing: new BillingRepository(db, accounts),
     };
-    const outside = (fn: () => unknown) => this.outside(fn);
-    const inside = (fn: () => unknown) => settle(fn);
+    const outside: Gate = { busy: () => this.open, later: (call) => this.afterOpen(call) };
+    const inside = null;
     this.payments = facade(sync.payments, outside);
     this.consumers = facade(sync.consumers, outside);
     this.accounts = facade(sync.accounts, outside);
@@ -166,10 +166,9 @@ export class SqliteStore implements Store {
     };
   }
 
-  /** A statement from outside any transaction: at once, unless one is open on the connection. */
-  private outside(fn: () => unknown): Promise<unknown> {
-    if (!this.open) return settle(fn);
-    return this.idle().then(() => this.outside(fn));
+  /** A statement from outside while a transaction is open: run once it has ended. */
+  private afterOpen(call: () => unknown): Promise<unknown> {
+    return this.idle().then(() => (this.open ? this.afterOpen(call) : call()));
   }
 
   private idle(): Promise<void> {
@@ -204,21 +203,27 @@ export function openSqliteStore(o: SqliteStoreOptions): SqliteStore {
 
 type Async<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never };
 
-/** The public methods of a synchronous repository, each returning a promise through `run`. */
-function facade<T extends object>(target: T, run: (fn: () => unknown) => Promise<unknown>): Async<T> {
+/** Holds statements back while a transaction they are not part of is open. */
+interface Gate {
+  busy(): boolean;
+  later(call: () => unknown): Promise<unknown>;
+}
+
+/** The public methods of a synchronous repository, each returning a settled promise of its result. */
+function facade<T extends object>(target: T, gate: Gate | null): Async<T> {
   const out: Record<string, unknown> = {};
   for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(target))) {
     const method = (target as Record<string, unknown>)[name];
     if (name === 'constructor' || typeof method !== 'function') continue;
-    out[name] = (...args: unknown[]) => run(() => (method as (...a: unknown[]) => unknown).apply(target, args));
+    const fn = method as (...a: unknown[]) => unknown;
+    out[name] = (...args: unknown[]) => {
+      if (gate?.busy()) return gate.later(() => fn.apply(target, args));
+      try {
+        return Promise.resolve(fn.apply(target, args));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    };
   }
   return out as Async<T>;
-}
-
-function settle(fn: () => unknown): Promise<unknown> {
-  try {
-    return Promise.resolve(fn());
-  } catch (e) {
-    return Promise.reject(e);
-  }
 }
