@@ -86,6 +86,30 @@ describe('bad input to the CLI', () => {
     await expectRefused(() => cli(['merchant', 'enable', merchantId]), 'merchant', 'invalid_state');
   });
 
+  // C1 controls, bidirectional formatting and line separators, like C0: the rule of src/domain/text.ts.
+  it.each([
+    ['U+202E in a display name', () => ['merchant', 'add', '--name', 'Shop\u202e21'], 'name'],
+    ['U+0085 in a spoken name', () => ['merchant', 'add', '--name', 'Shop', '--spoken-name', 'Sh\u0085op'], 'spoken-name'],
+    ['U+2066 in a display name', () => ['merchant', 'add', '--name', '\u2066Shop\u2069'], 'name'],
+    ['U+200F in a display name', () => ['merchant', 'add', '--name', 'Shop\u200f 12'], 'name'],
+    ['U+202E in a webhook URL', () => ['merchant', 'add', '--name', 'Shop', '--webhook-url', 'https://shop.example/\u202ehook'], 'webhook-url'],
+    ['U+2028 in an address', () => ['consumer', 'add', '--login', 'dora', '--phone', '+886912345678', '--national-id', 'A123456789', '--address', 'No. 7\u2028Section 1', '--pin-stdin'], 'address'],
+    ['U+009B in a new address', () => ['consumer', 'update', 'existing', '--address', 'No.\u009b7 Road'], 'address'],
+    ['U+202E in a QR reference', () => ['merchant', 'qr', merchantId, '--reference', 'Table\u202e7'], 'reference'],
+    ['U+2029 in a QR description', () => ['merchant', 'qr', merchantId, '--description', 'Tea\u2029and cake'], 'description'],
+    ['U+0085 in a QR description', () => ['merchant', 'qr', merchantId, '--description', 'Tea\u0085'], 'description'],
+  ])('refuses %s', async (_name, args, field) => {
+    await expectRefused(() => cli(args(), '482916\n'), field, 'invalid_field');
+  });
+
+  it('refuses C1 and bidi characters in a top-up memo and in passwords', async () => {
+    const acct = JSON.parse((await cli(['account', 'add', 'existing', '--kind', 'mobile', '--number', '0912000111', '--plan', 'prepaid', '--json'])).stdout) as { id: string };
+    await expectRefused(() => cli(['account', 'topup', acct.id, '--amount', '10', '--memo', 'receipt\u009b1']), 'memo', 'invalid_field');
+    await expectRefused(() => cli(['account', 'topup', acct.id, '--amount', '10', '--memo', '\u202ereceipt']), 'memo', 'invalid_field');
+    await expectRefused(() => cli(['consumer', 'set-password', 'existing', '--password-stdin'], 'correct\u0085horse battery\n'), 'password', 'invalid_field');
+    await expectRefused(() => cli(['consumer', 'set-password', 'existing', '--password-stdin'], 'correct\u202ehorse battery\n'), 'password', 'invalid_field');
+  });
+
   it('refuses a missing key file and a world-readable one', async () => {
     const key = join(dir.path, 'callpay.key');
     chmodSync(key, 0o644);

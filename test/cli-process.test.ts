@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/cli.js';
@@ -32,5 +33,27 @@ describe('bin/callpay.js as a process', () => {
     expect(bad.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining('phone')]);
     const usage = run(['consumer', 'add', '--login', 'bob']);
     expect(usage.status).toBe(2);
+  });
+
+  it('exits 6 from `call test` when --timeout runs out before a silent target answers', async () => {
+    expect(run(['init']).status).toBe(0);
+    const silent = createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+    try {
+      const env = { PATH: process.env.PATH ?? '', CALLPAY_TELEPHONY_SIP_REQUEST_URI: `sip:{number}@127.0.0.1:${silent.address().port}`, CALLPAY_TELEPHONY_SIP_BIND_PORT: '0' };
+      const r = spawnSync(process.execPath, [BIN, 'call', 'test', '--number', '+886912345678', '--timeout', '1'], { cwd: dir.path, encoding: 'utf8', timeout: 20_000, env });
+      expect(r.status, r.stderr).toBe(6);
+      expect(r.stdout).toMatch(/^outcome\s+timeout/m);
+      expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining('--timeout 1 s')]);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("stops on an unknown CALLPAY_ variable with one line naming it and its section's settings", () => {
+    expect(run(['init']).status).toBe(0);
+    const r = spawnSync(process.execPath, [BIN, 'consumer', 'list'], { cwd: dir.path, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '', CALLPAY_WEBHOOK_SECRET: 'whsec_x' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/CALLPAY_WEBHOOK_SECRET: unknown key; .*CALLPAY_WEBHOOKS_TIMEOUT_MS.* \[config_invalid\]$/)]);
   });
 });

@@ -51,7 +51,7 @@ describe('loadConfig layering', () => {
   it('reads the file named by configPath, relative to cwd, deep-merged over the defaults', () => {
     write('etc/op.json', { http: { port: 9000 }, locale: 'en-US' });
     const config = load({}, 'etc/op.json');
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 9000, publicUrl: 'http://127.0.0.1:8080' });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 9000, publicUrl: 'http://127.0.0.1:8080', trustedProxies: [] });
     expect(config.locale).toBe('en-US');
   });
 
@@ -75,7 +75,7 @@ describe('loadConfig layering', () => {
       CALLPAY_ARGON2_MEM_LIMIT_KIB: '65536',
       CALLPAY_MASTER_KEY: 'reserved, not config',
     });
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 8443, publicUrl: 'https://pay.example.net' });
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 8443, publicUrl: 'https://pay.example.net', trustedProxies: [] });
     expect(config.argon2.memLimitKiB).toBe(65536);
   });
 
@@ -114,6 +114,32 @@ describe('loadConfig rejects bad input with one config_invalid error', () => {
 
   it('an unknown CALLPAY_ environment variable', () => {
     expectInvalid(() => load({ CALLPAY_HTTP_PROT: '1' }), 'CALLPAY_HTTP_PROT');
+  });
+
+  it.each([
+    ['CALLPAY_HTTP_PROT', 'CALLPAY_HTTP_PORT'],
+    ['CALLPAY_DATABSE', 'CALLPAY_DATABASE'],
+    ['CALLPAY_TELEPHONY_SIP_PASWORD', 'CALLPAY_TELEPHONY_SIP_PASSWORD'],
+    ['CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HR', 'CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR'],
+    ['CALLPAY_MASTERKEY', 'CALLPAY_MASTER_KEY'],
+  ])('a misspelt %s stops callpay and names the setting it resembles', (name, meant) => {
+    const error = expectInvalid(() => load({ [name]: '1' }), name);
+    expect(error.message).toContain(`did you mean ${meant}?`);
+  });
+
+  it("an unknown CALLPAY_ name that is no typo lists its section's settings and says the prefix is callpay's", () => {
+    const error = expectInvalid(() => load({ CALLPAY_WEBHOOK_SECRET: 'whsec_abc' }), 'CALLPAY_WEBHOOK_SECRET');
+    expect(error.message).not.toContain('did you mean');
+    for (const name of ['CALLPAY_WEBHOOKS_TIMEOUT_MS', 'CALLPAY_WEBHOOKS_RETRY_FOR_HOURS', 'CALLPAY_WEBHOOKS_ROTATION_OVERLAP_HOURS']) expect(error.message).toContain(name);
+    expect(error.message).toMatch(/another prefix/);
+    expect(error.message).not.toContain('whsec_abc');
+    const other = expectInvalid(() => load({ CALLPAY_SHOP_TOKEN: 'x' }), 'CALLPAY_SHOP_TOKEN');
+    expect(other.message).toContain('CALLPAY_HTTP');
+  });
+
+  it('a misspelt key in the file names the key it resembles', () => {
+    write('callpay.json', { http: { prot: 1 } });
+    expect(expectInvalid(() => load(), 'http.prot').message).toContain('did you mean "port"?');
   });
 
   it.each(['abc', '80a', '', '8e3', '-1', ' 80'])('CALLPAY_HTTP_PORT=%j', (port) => {
@@ -161,6 +187,23 @@ describe('loadConfig rejects bad input with one config_invalid error', () => {
 });
 
 describe('environment names', () => {
+  it('every CALLPAY_ name in the README is one callpay accepts (merchant examples use their own prefix)', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const names = [...new Set([...readme.matchAll(/(?<![A-Za-z0-9_])CALLPAY_[A-Z0-9_]*[A-Z0-9]/g)].map((m) => m[0]))];
+    expect(names.length).toBeGreaterThan(10);
+    for (const name of names) {
+      let error: unknown;
+      try {
+        load({ [name]: '1' });
+      } catch (e) {
+        error = e;
+      }
+      // A value may be refused ('1' is no database path…), but never the name itself.
+      expect((error as CallpayError | undefined)?.field, name).not.toBe(name);
+    }
+    expect(readme).toMatch(/process\.env\.SHOP_CALLPAY_WEBHOOK_SECRET/);
+  });
+
   it('derives CALLPAY_ names mechanically from the keys', () => {
     expect(envNameFor('database')).toBe('CALLPAY_DATABASE');
     expect(envNameFor('keyFile')).toBe('CALLPAY_KEY_FILE');

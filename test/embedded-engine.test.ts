@@ -152,6 +152,20 @@ describe('embedded call engine against sipp', () => {
     expect((await s.outcome()).code, s.logs()).toBe(0);
   });
 
+  it('answers a hold with recvonly and a resume with sendrecv, then counts digits with the new event payload type', async () => {
+    const pcap = join(dir.path, 'dtmf.pcap');
+    writeDtmfPcap(pcap, { digits: '4411#', payloadType: 96, leadMs: 300, silencePayloadType: 8 });
+    // sipp checks each answer (check_it): a wrong direction or codec list fails its call.
+    const s = await phone('hold-resume', { pcap, vars: { reinvite_after_ms: '200', hold_ms: '300', resume_dtmf_pt: '96' } });
+    const r = await dial();
+    if (r.kind !== 'answered') throw new Error(r.kind);
+    expect(await r.call.collect({ ...PIN_INPUT, firstDigitTimeoutMs: 8000 })).toEqual({ kind: 'digits', digits: '4411', reason: 'terminator', terminator: '#' });
+    await r.call.hangup();
+    expect((await s.outcome()).code, s.logs()).toBe(0);
+    expect(s.actionLog()).toMatch(/hold answered: a=recvonly/);
+    expect(s.actionLog()).toMatch(/resume answered: a=sendrecv m=audio \d+ RTP\/AVP 8 0 96/);
+  });
+
   it('answers a re-INVITE mid-call and keeps playing', async () => {
     const s = await phone('reinvite', { vars: { reinvite_after_ms: '300' } });
     const r = await dial();

@@ -84,18 +84,21 @@ describe('SIP user agent: in the call', () => {
     expect(digits).toEqual([['5', 160], ['#', null], ['*', 100]]);
   });
 
-  it('re-INVITE: 200 with our unchanged SDP, retransmitted until the ACK; target refreshed', async () => {
+  it('re-INVITE: 200 with an RFC 3264 answer, retransmitted until the ACK; target refreshed', async () => {
     const { r, invite } = await answer();
-    const offers: Array<string | null> = [];
-    r.dialog.onReinvite((sdp) => offers.push(sdp));
+    const updates: unknown[] = [];
+    r.dialog.onSessionUpdate((m) => updates.push(m));
     const hold = ANSWER.replace('c=IN IP4 127.0.0.1', 'c=IN IP4 0.0.0.0');
     const branch = `z9hG4bK${randomBytes(6).toString('hex')}`;
     const reinvite = phoneRequest(phone, invite, 'ph1', 'INVITE', 2, { body: hold, branch, headers: ['Content-Type: application/sdp', `Contact: <sip:moved@127.0.0.1:${phone.port}>`] });
     phone.send(reinvite, ua.local);
     const ok = await phone.response(200, 'INVITE');
-    expect(ok.msg.body).toBe(OFFER);
+    // RFC 2543 hold (c=0.0.0.0): nothing may be sent to the phone, so we only receive; its codecs, not our offer's.
+    expect(ok.msg.body).toContain('m=audio 40000 RTP/AVP 8 96\r\n');
+    expect(ok.msg.body).toContain('a=recvonly');
+    expect(ok.msg.body).toMatch(/^o=callpay 1 2 IN IP4 127\.0\.0\.1$/m);
     expect(getHeader(ok.msg, 'content-type')).toBe('application/sdp');
-    expect(offers).toEqual([hold]);
+    expect(updates).toEqual([{ codec: 'PCMA', payloadType: 8, telephoneEventPt: 96, remoteHost: '127.0.0.1', remotePort: 41000, send: false }]);
     const retransmitted = await phone.response(200, 'INVITE'); // no ACK yet
     expect(retransmitted.raw).toBe(ok.raw);
     phone.send(phoneRequest(phone, invite, 'ph1', 'ACK', 2), ua.local);

@@ -276,7 +276,11 @@ describe('SDP', () => {
 
   it('reads the first G.711 codec, the event payload type and the address from an answer', () => {
     const answer = crlf(['v=0', 'o=- 1 1 IN IP4 198.51.100.9', 's=-', 'c=IN IP4 198.51.100.9', 't=0 0', 'm=audio 30000 RTP/AVP 8 0 96', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:96 telephone-event/8000', '']);
-    expect(parseAnswer(answer)).toEqual({ ok: true, codec: 'PCMA', payloadType: 8, telephoneEventPt: 96, remoteHost: '198.51.100.9', remotePort: 30000 });
+    expect(parseAnswer(answer)).toEqual({ ok: true, codec: 'PCMA', payloadType: 8, telephoneEventPt: 96, remoteHost: '198.51.100.9', remotePort: 30000, send: true });
+    // An answer that only sends (or is inactive) must not be sent to (RFC 3264 §6.1).
+    expect(parseAnswer(answer + 'a=sendonly\r\n')).toMatchObject({ ok: true, send: false });
+    expect(parseAnswer(answer + 'a=inactive\r\n')).toMatchObject({ ok: true, send: false });
+    expect(parseAnswer(answer + 'a=recvonly\r\n')).toMatchObject({ ok: true, send: true });
     expect(parseAnswer(SDP)).toMatchObject({ ok: true, codec: 'PCMU', payloadType: 0, telephoneEventPt: 101, remotePort: 40000 });
   });
 

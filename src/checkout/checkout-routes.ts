@@ -1,4 +1,4 @@
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { isCallpayError } from '../domain/errors.js';
 import { normalizeLogin } from '../domain/consumer.js';
 import { FINAL_STATUSES } from '../domain/payment.js';
@@ -9,6 +9,7 @@ import { clientKey, takeAll, type AttemptLimiter } from './limiter.js';
 import { signedReturnUrl } from './return-url.js';
 import { checkoutToken, csrfField, validCheckoutToken, validCsrf } from './tokens.js';
 import { messagePage, paymentPage } from './views.js';
+import { allowedField, formBody, textRefused } from './form-input.js';
 import { stepOf, type CheckoutContext } from './context.js';
 import { streamEvents } from './events.js';
 import type { Payment } from '../domain/payment.js';
@@ -19,7 +20,7 @@ const ERRORS = { login: 'login', password: 'password' } as const;
 export function checkoutRoutes(c: CheckoutContext): Router {
   const router = Router();
   const { d } = c;
-  const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 });
+  const form = formBody({ limit: '8kb', parameterLimit: 10 });
 
   const base = (id: string) => `/checkout/${encodeURIComponent(id)}`;
   const pageUrl = (id: string, extra = '') => `${base(id)}?token=${checkoutToken(d.keyring, id)}${extra}`;
@@ -110,8 +111,9 @@ export function checkoutRoutes(c: CheckoutContext): Router {
     if (!g) return;
     const { p, lang } = g;
     if (p.status !== 'requires_consumer') return moved(req, res, p, lang);
+    if (!allowedField(req.body, 'login')) return render(req, res, p, lang, 400, textRefused(STRINGS[lang], STRINGS[lang].loginLabel));
     const log = d.log.child({ paymentId: p.id });
-    const address = clientKey(req.socket.remoteAddress);
+    const address = clientKey(req.ip);
     let login: string | undefined;
     try {
       login = normalizeLogin(param(req.body, 'login') ?? '');
@@ -119,17 +121,20 @@ export function checkoutRoutes(c: CheckoutContext): Router {
       login = undefined;
     }
     const keys: Array<[AttemptLimiter, string]> = [[c.limiter.loginAddress, address], ...(login ? [[c.limiter.loginLogin, login] as [AttemptLimiter, string]] : [])];
-    if (!takeAll(keys)) {
+    // Anyone can make a payment-QR payment: the calls its sign-ins place are capped per address too.
+    const fromQr = p.metadata.source === 'payment_qr';
+    if (!(await takeAll(fromQr ? [...keys, [c.limiter.qrCallAddress, address]] : keys))) {
       log.warn('checkout: login attempts over the limit');
       return tooMany(res, p, lang);
     }
     const result = await d.payments.identify(p.id, param(req.body, 'login') ?? '');
+    if (fromQr && !(result.kind === 'identified' && result.payment.status === 'calling')) await c.limiter.qrCallAddress.refund(address);
     if (result.kind === 'refused') {
       // One answer for every reason, so the page tells nobody whether the login account exists.
       log.info({ reason: result.reason, ...(result.consumerId ? { consumerId: result.consumerId } : {}) }, 'checkout: login refused');
       return res.redirect(303, pageUrl(p.id, `&error=${ERRORS.login}`));
     }
-    for (const [limiter, key] of keys) limiter.refund(key);
+    for (const [limiter, key] of keys) await limiter.refund(key);
     // 'moved': another request or the sweeper moved the payment first; the page shows where it is now.
     if (result.kind === 'identified') log.info({ consumerId: result.consumerId }, 'checkout: consumer identified');
     res.redirect(303, pageUrl(p.id));
@@ -140,10 +145,11 @@ export function checkoutRoutes(c: CheckoutContext): Router {
     if (!g) return;
     const { p, lang } = g;
     if (p.status !== 'requires_password' || !p.consumerId) return moved(req, res, p, lang);
+    if (!allowedField(req.body, 'password')) return render(req, res, p, lang, 400, textRefused(STRINGS[lang], STRINGS[lang].passwordLabel));
     const log = d.log.child({ paymentId: p.id, consumerId: p.consumerId });
-    const address = clientKey(req.socket.remoteAddress);
+    const address = clientKey(req.ip);
     // Counted before the (slow) check so parallel guesses cannot overtake the limit; a success gives it back.
-    if (!takeAll([[c.limiter.passwordAddress, address], [c.limiter.passwordLogin, p.consumerId]])) {
+    if (!(await takeAll([[c.limiter.passwordAddress, address], [c.limiter.passwordLogin, p.consumerId]]))) {
       log.warn('checkout: password attempts over the limit (web step paused; phone authorization unaffected)');
       return tooMany(res, p, lang);
     }
@@ -153,8 +159,8 @@ export function checkoutRoutes(c: CheckoutContext): Router {
       return res.redirect(303, pageUrl(p.id, `&error=${ERRORS.password}`));
     }
     if (result.kind === 'accepted') {
-      c.limiter.passwordLogin.clear(p.consumerId);
-      c.limiter.passwordAddress.refund(address);
+      await c.limiter.passwordLogin.clear(p.consumerId);
+      await c.limiter.passwordAddress.refund(address);
       log.info('checkout: password verified');
     }
     res.redirect(303, pageUrl(p.id));

@@ -24,6 +24,11 @@ export interface CheckoutLimits {
   loginPerAddress: WindowLimit;
   /** Payments created from payment QRs per client address. */
   payPerAddress: WindowLimit;
+  /**
+   * Calls placed for payment-QR payments (created by anyone, unauthenticated) per client address
+   * that signed in: the QR path must not become a way to ring consumers' phones.
+   */
+  qrCallsPerAddress: WindowLimit;
   /** Concurrent server-sent event streams, in all and per payment. */
   streams: { total: number; perPayment: number };
 }
@@ -36,6 +41,7 @@ export const DEFAULT_LIMITS: CheckoutLimits = {
   loginPerLogin: { max: 10, windowMs: FIFTEEN_MINUTES },
   loginPerAddress: { max: 20, windowMs: FIFTEEN_MINUTES },
   payPerAddress: { max: 30, windowMs: FIFTEEN_MINUTES },
+  qrCallsPerAddress: { max: 5, windowMs: 60 * 60_000 },
   streams: { total: 1000, perPayment: 4 },
 };
 
@@ -69,7 +75,7 @@ export class CheckoutContext {
   readonly limits: CheckoutLimits;
   readonly cookies: CookieNames;
   readonly streams: StreamRegistry;
-  readonly limiter: { passwordLogin: AttemptLimiter; passwordAddress: AttemptLimiter; loginLogin: AttemptLimiter; loginAddress: AttemptLimiter; payAddress: AttemptLimiter };
+  readonly limiter: Record<'passwordLogin' | 'passwordAddress' | 'loginLogin' | 'loginAddress' | 'payAddress' | 'qrCallAddress', AttemptLimiter>;
 
   constructor(
     readonly d: CheckoutDeps,
@@ -78,13 +84,14 @@ export class CheckoutContext {
     this.limits = { ...DEFAULT_LIMITS, ...d.limits };
     this.cookies = cookieNames(d.publicUrl);
     this.streams = new StreamRegistry(this.limits.streams);
-    const make = (l: WindowLimit) => new AttemptLimiter(l, d.clock);
+    const make = (scope: string, l: WindowLimit) => new AttemptLimiter(scope, l, d.store);
     this.limiter = {
-      passwordLogin: make(this.limits.passwordPerLogin),
-      passwordAddress: make(this.limits.passwordPerAddress),
-      loginLogin: make(this.limits.loginPerLogin),
-      loginAddress: make(this.limits.loginPerAddress),
-      payAddress: make(this.limits.payPerAddress),
+      passwordLogin: make('password-login', this.limits.passwordPerLogin),
+      passwordAddress: make('password-address', this.limits.passwordPerAddress),
+      loginLogin: make('login-login', this.limits.loginPerLogin),
+      loginAddress: make('login-address', this.limits.loginPerAddress),
+      payAddress: make('pay-address', this.limits.payPerAddress),
+      qrCallAddress: make('qr-call-address', this.limits.qrCallsPerAddress),
     };
   }
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../domain/clock.js';
+import type { AttemptLimitRepository, Transaction, TransactionPort } from '../payments/repositories.js';
 
 export interface WindowLimit {
   /** Attempts allowed within the window. */
@@ -6,63 +6,49 @@ export interface WindowLimit {
   windowMs: number;
 }
 
+/** Where the counts live: the store, so a restart forgives nothing. */
+export type LimitStore = TransactionPort & { attemptLimits: AttemptLimitRepository };
+
 /**
- * Sliding-window attempt counter, in memory and bounded: at most `max` timestamps per key and
- * `maxKeys` keys (the oldest key is dropped first). A blocked key unblocks by itself once its oldest
- * attempt leaves the window, so a lockout never outlives the window.
+ * A sliding-window attempt counter for one scope (e.g. password tries per login), kept in the
+ * store under keyed hashes of its keys. A blocked key unblocks by itself once its oldest attempt
+ * leaves the window, so a lockout never outlives the window.
  */
 export class AttemptLimiter {
-  private readonly hits = new Map<string, number[]>();
-
   constructor(
-    private readonly limit: WindowLimit,
-    private readonly clock: Clock,
-    private readonly maxKeys = 50_000,
+    readonly scope: string,
+    readonly limit: WindowLimit,
+    readonly store: LimitStore,
   ) {}
 
   /** Counts an attempt if the key has room left; false (nothing counted) when it is blocked. */
-  take(key: string): boolean {
-    const list = this.current(key);
-    if (list.length >= this.limit.max) return false;
-    list.push(this.clock().getTime());
-    this.hits.delete(key);
-    this.hits.set(key, list); // most recently used last, so eviction drops the stalest key
-    while (this.hits.size > this.maxKeys) {
-      const oldest = this.hits.keys().next().value;
-      if (oldest === undefined) break;
-      this.hits.delete(oldest);
-    }
-    return true;
+  take(key: string): Promise<boolean> {
+    return takeAll([[this, key]]);
   }
 
-  blocked(key: string): boolean {
-    return this.current(key).length >= this.limit.max;
+  async blocked(key: string, repo: AttemptLimitRepository = this.store.attemptLimits): Promise<boolean> {
+    return (await repo.count(this.scope, key, this.limit.windowMs)) >= this.limit.max;
   }
 
   /** Gives back the last attempt taken (it turned out to be a success that should not count). */
-  refund(key: string): void {
-    this.hits.get(key)?.pop();
+  refund(key: string): Promise<void> {
+    return this.store.attemptLimits.refund(this.scope, key);
   }
 
-  clear(key: string): void {
-    this.hits.delete(key);
-  }
-
-  private current(key: string): number[] {
-    const list = this.hits.get(key);
-    if (!list) return [];
-    const cutoff = this.clock().getTime() - this.limit.windowMs;
-    while (list.length > 0 && (list[0] ?? 0) <= cutoff) list.shift();
-    if (list.length === 0) this.hits.delete(key);
-    return list;
+  clear(key: string): Promise<void> {
+    return this.store.attemptLimits.clear(this.scope, key);
   }
 }
 
-/** Takes one attempt from every key, or none when any of them is blocked. */
-export function takeAll(pairs: Array<[AttemptLimiter, string]>): boolean {
-  if (pairs.some(([limiter, key]) => limiter.blocked(key))) return false;
-  for (const [limiter, key] of pairs) limiter.take(key);
-  return true;
+/** Takes one attempt from every key, or none when any of them is blocked: checked and counted in one transaction. */
+export async function takeAll(pairs: Array<[AttemptLimiter, string]>): Promise<boolean> {
+  const first = pairs[0];
+  if (!first) return true;
+  return first[0].store.withTransaction(async (tx: Transaction) => {
+    for (const [limiter, key] of pairs) if (await limiter.blocked(key, tx.attemptLimits)) return false;
+    for (const [limiter, key] of pairs) await tx.attemptLimits.add(limiter.scope, key);
+    return true;
+  });
 }
 
 /** Groups IPv6 clients by /64 (one subscriber's whole prefix); IPv4 and v4-mapped as the address. */

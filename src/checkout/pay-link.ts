@@ -1,5 +1,6 @@
 import { invalidField } from '../domain/errors.js';
 import { CURRENCY_EXPONENTS, MAX_MINOR_AMOUNT } from '../domain/money.js';
+import { isAllowedText } from '../domain/text.js';
 import { sameText, type Mac } from './tokens.js';
 
 /**
@@ -14,12 +15,11 @@ export interface PayLinkParams {
 }
 
 const KEYS = ['amount', 'currency', 'reference', 'description'] as const;
-const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
 
 function checkText(field: string, value: string | undefined, max: number): void {
   if (value === undefined) return;
-  if (value.length < 1 || value.length > max || !PRINTABLE.test(value)) {
-    throw invalidField(field, `expected 1 to ${max} characters without control characters`);
+  if (value.length < 1 || value.length > max || !isAllowedText(value)) {
+    throw invalidField(field, `expected 1 to ${max} characters without control or text-direction characters`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { isCallpayError } from '../domain/errors.js';
 import { parseMajorAmount } from '../domain/money.js';
 import { FINAL_STATUSES } from '../domain/payment.js';
@@ -11,6 +11,7 @@ import { canonicalPayQuery, payLinkSignature, readPayLink, type PayLinkParams } 
 import { verifyReturn } from './return-url.js';
 import { checkoutPath, csrfField, validCsrf } from './tokens.js';
 import { messagePage, payDonePage, payLandingPage } from './views.js';
+import { allowedField, formBody, textRefused } from './form-input.js';
 import type { CheckoutContext } from './context.js';
 import type { Merchant } from '../domain/merchant.js';
 
@@ -22,7 +23,7 @@ import type { Merchant } from '../domain/merchant.js';
 export function payRoutes(c: CheckoutContext): Router {
   const router = Router();
   const { d } = c;
-  const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
+  const form = formBody({ limit: '4kb', parameterLimit: 10 });
   const scope = (merchantId: string) => `merchant:${merchantId}`;
 
   const linkUrl = (merchantId: string, link: PayLinkParams, extra = '') => {
@@ -70,12 +71,10 @@ export function payRoutes(c: CheckoutContext): Router {
       d.log.warn({ merchantId: id }, 'payment QR: form refused (CSRF token missing or wrong)');
       return sendHtml(res, 403, messagePage(c.shell(lang), { title: t.forbiddenTitle, message: t.forbidden, link: { href: linkUrl(id, link), text: t.reload } }));
     }
-    if (!c.limiter.payAddress.take(clientKey(req.socket.remoteAddress))) {
-      res.setHeader('Retry-After', '900');
-      return sendHtml(res, 429, messagePage(c.shell(lang), { title: t.tooManyTitle, message: t.tooMany }));
-    }
+    // Inputs first: a mistyped amount creates nothing, so it costs no attempt.
     const currency = link.currency ?? d.defaultCurrency;
     const typed = param(req.body, 'amount') ?? '';
+    if (!allowedField(req.body, 'amount')) return landing(req, res, { status: 400, lang, merchant, link, error: textRefused(t, t.amountLabel) });
     let amount = link.amount;
     if (amount === undefined) {
       try {
@@ -84,6 +83,10 @@ export function payRoutes(c: CheckoutContext): Router {
         amount = undefined;
       }
       if (!amount) return landing(req, res, { status: 422, lang, merchant, link, error: fillExample(t.amountInvalid, currency), amountValue: typed.slice(0, 20) });
+    }
+    if (!(await c.limiter.payAddress.take(clientKey(req.ip)))) {
+      res.setHeader('Retry-After', '900');
+      return sendHtml(res, 429, messagePage(c.shell(lang), { title: t.tooManyTitle, message: t.tooMany }));
     }
     try {
       const payment = await d.payments.create(merchant, {

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isCallpayError } from '../domain/errors.js';
+import { CommandFailed } from './exit.js';
 import { LOG_LEVELS } from '../config/schema.js';
 import { processIo, type CliIo } from './io.js';
 import { registerInit } from './commands/init.js';
@@ -56,6 +57,10 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     if (isCallpayError(e)) {
       io.stderr.write(`callpay: ${e.message} [${e.code}]\n`);
       return EXIT.error;
+    }
+    if (e instanceof CommandFailed) {
+      io.stderr.write(`callpay: ${e.message}\n`);
+      return e.exitCode;
     }
     // Unknown failures may carry internal detail; say little and point at the log level.
     io.stderr.write(`callpay: internal error (${e instanceof Error ? e.name : 'unknown'}); rerun with --log-level debug\n`);

@@ -14,7 +14,10 @@
  *        CALLPAY_ARGON2_OPS_LIMIT       argon2.opsLimit
  *        CALLPAY_ARGON2_MEM_LIMIT_KI_B  argon2.memLimitKiB (alias: CALLPAY_ARGON2_MEM_LIMIT_KIB)
  *        CALLPAY_ARGON2_WORKERS         argon2.workers
- *      CALLPAY_CONFIG and CALLPAY_MASTER_KEY are reserved; any other CALLPAY_ name is an error.
+ *      CALLPAY_CONFIG and CALLPAY_MASTER_KEY are reserved; any other CALLPAY_ name is an error that
+ *      stops every command: the prefix belongs to callpay, and a misspelt setting must not be
+ *      silently ignored (callpay would run on the default). The error names the closest setting
+ *      ("did you mean …") or the names of the section it resembles.
  *
  * Any problem throws one CallpayError('config_invalid') whose message is one line
  * "<source>: <key>: <problem>" and whose field is what the operator must fix: the dotted key,
@@ -156,7 +159,7 @@ function applyEnv(merged: JsonObject, defaults: JsonObject, env: NodeJS.ProcessE
   for (const name of names.sort()) {
     const raw = env[name];
     const key = keyOf.get(name);
-    if (key === undefined) throw invalid(`environment ${name}`, 'unknown key', undefined, name);
+    if (key === undefined) throw invalid(`environment ${name}`, unknownEnvProblem(name, [...keyOf.keys(), ...RESERVED_ENV]), undefined, name);
     if (raw === undefined) continue;
     const other = setBy.get(key);
     if (other !== undefined) throw invalid(`environment ${other} and ${name}`, 'both set, keep one', key);
@@ -174,14 +177,19 @@ function envValue(raw: string, fallback: unknown): unknown {
   if (numeric && /^\d+$/.test(raw)) return Number(raw);
   if (fallback === null && raw === 'null') return null;
   if (typeof fallback === 'boolean' && (raw === 'true' || raw === 'false')) return raw === 'true';
+  // Lists: comma-separated ("10.0.0.1, 10.0.0.2"); empty means none.
+  if (Array.isArray(fallback)) return raw.trim() === '' ? [] : raw.split(',').map((item) => item.trim());
   return raw;
 }
 
 function issueError(issue: ZodError['issues'][number], merged: JsonObject, origins: Origins): CallpayError {
   const path = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
-    const key = [...path, issue.keys[0]].join('.');
-    return invalid(originOf(key, origins).source, 'unknown key', key);
+    const name = issue.keys[0] ?? '';
+    const key = [...path, name].join('.');
+    const siblings = valueAt(readDefaults(), path);
+    const near = isPlainObject(siblings) ? closest(name, Object.keys(siblings)) : undefined;
+    return invalid(originOf(key, origins).source, near === undefined ? 'unknown key' : `unknown key; did you mean "${near}"?`, key);
   }
   const key = path.join('.');
   const got = valueAt(merged, path);
@@ -196,6 +204,49 @@ function originOf(key: string, origins: Origins): Origin {
     if (origin) return origin;
   }
   return { source: DEFAULTS_SOURCE, baseDir: '.' }; // only for keys no layer mentions: an error follows
+}
+
+/**
+ * What to say about an unknown CALLPAY_ name: the setting it most likely misspells, else the names of
+ * the section it resembles (CALLPAY_WEBHOOK_SECRET → the CALLPAY_WEBHOOKS_ names), else the sections.
+ */
+function unknownEnvProblem(name: string, known: string[]): string {
+  const reserved = "CALLPAY_ names are callpay's settings only; give other programs' variables another prefix";
+  const near = closest(name, known);
+  if (near !== undefined) return `unknown key; did you mean ${near}? (${reserved})`;
+  const sectionOf = (env: string) => env.slice('CALLPAY_'.length).split('_')[0] ?? '';
+  const wanted = sectionOf(name);
+  const sections = [...new Set(known.map(sectionOf))];
+  const section = wanted.length >= 2 ? sections.find((s) => s.startsWith(wanted) || wanted.startsWith(s) || distance(s, wanted) <= 1) : undefined;
+  const listed = section === undefined
+    ? `settings are named CALLPAY_ + the key's path, in sections ${sections.map((s) => `CALLPAY_${s}…`).join(', ')}`
+    : `the CALLPAY_${section}_ settings are ${known.filter((k) => sectionOf(k) === section).sort().join(', ')}`;
+  return `unknown key; ${listed} (${reserved})`;
+}
+
+/** The candidate nearest to `name`, if it is near enough to be a typo of it. */
+function closest(name: string, candidates: string[]): string | undefined {
+  const budget = Math.max(2, Math.floor(name.replace(/^CALLPAY_/, '').length / 8));
+  let best: { candidate: string; d: number } | undefined;
+  for (const candidate of candidates) {
+    const d = distance(name.toLowerCase(), candidate.toLowerCase());
+    if (d <= budget && (!best || d < best.d)) best = { candidate, d };
+  }
+  return best?.candidate;
+}
+
+/** Edit distance counting a swap of neighbours as one edit (optimal string alignment). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 function invalid(source: string, problem: string, key?: string, field = key): CallpayError {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import * as z from 'zod';
 import { LOCALES } from '../domain/locale.js';
 
@@ -34,6 +35,17 @@ function isTimeZone(value: string): boolean {
   }
 }
 
+const PROXY_SPEC = 'a list of IP addresses, CIDR ranges (10.0.0.0/8) or loopback, linklocal, uniquelocal';
+
+function isProxySpec(value: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(value)) return true;
+  const [address = '', prefix, extra] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
 function section<S extends z.ZodRawShape>(shape: S) {
   return z.strictObject(shape, { error: 'an object' });
 }
@@ -65,6 +77,12 @@ export const configSchema = section({
     port: intIn(0, 65535),
     /** Base of the checkout URLs handed to merchants; may differ from host:port behind a proxy. */
     publicUrl: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }),
+    /**
+     * Reverse proxies in front of callpay (IPs, CIDR ranges, or loopback/linklocal/uniquelocal):
+     * only requests from these have X-Forwarded-For believed for the client's address (the checkout's
+     * per-address limits). Empty = the socket's address, whatever the headers say.
+     */
+    trustedProxies: z.array(z.string().refine(isProxySpec, { error: PROXY_SPEC }), { error: PROXY_SPEC }).max(64, { error: 'at most 64 entries' }),
   }),
   currency: oneOf(CURRENCIES),
   locale: oneOf(LOCALES),
@@ -119,6 +137,15 @@ export const configSchema = section({
       username: z.string().min(1).max(128).nullable(),
       password: z.string().min(1).max(256).nullable(),
       ringTimeoutMs: intIn(5_000, 180_000),
+      /**
+       * More "host:port" signalling addresses a call's in-dialog requests (BYE, INFO, re-INVITE...) are
+       * taken from, for trunks that send from several; where the call's own requests go and the
+       * outbound proxy are always trusted. Others get 403. From the environment: comma-separated.
+       */
+      trustedSources: z.preprocess(
+        (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : v),
+        z.array(z.string({ error: 'a list of "host:port"' }).regex(/^[^\s:[\]]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, { error: 'a list of "host:port"' }), { error: 'a list of "host:port"' }).max(64, { error: 'at most 64 "host:port"' }),
+      ),
     }),
     rtp: section({
       bindHost: nonEmptyString(),
@@ -138,8 +165,13 @@ export const configSchema = section({
     lockoutWindowHours: intIn(1, 720),
     /** Further dial attempts after busy or no answer, and the pause before each, within the payment's expiry. */
     retryAttempts: intIn(0, 10),
-    /** Toll-fraud caps on authorization calls in a rolling hour; above them payments are declined. */
+    /**
+     * Toll-fraud caps on dial attempts (retries included) in a rolling hour, per consumer, per number
+     * dialled (consumers may share a landline) and per merchant; past one, no dial is placed and the
+     * payment is declined with call_limit_exceeded.
+     */
     maxCallsPerConsumerPerHour: intIn(1, 1000),
+    maxCallsPerNumberPerHour: intIn(1, 1000),
     maxCallsPerMerchantPerHour: intIn(1, 1_000_000),
     retryDelayMs: intIn(0, 600_000),
     /** Directory of prompt sets (<dir>/<locale>/manifest.json); null = the shipped prompts. */

@@ -1,4 +1,5 @@
 import { invalidField } from './errors.js';
+import { checkText } from './text.js';
 import type { Locale } from './locale.js';
 
 export { LOCALES, isLocale, parseLocale, type Locale } from './locale.js';
@@ -41,7 +42,7 @@ export function parsePin(input: string, field = 'pin'): string {
 export function parsePassword(input: string, field = 'password'): string {
   if ([...input].length < 8) throw invalidField(field, 'expected at least 8 characters');
   if ([...input].length > 128) throw invalidField(field, 'expected at most 128 characters');
-  if (/[\u0000-\u001f\u007f]/.test(input)) throw invalidField(field, 'control characters are not allowed');
+  checkText(field, input);
   return input.normalize('NFC');
 }
 
@@ -57,8 +58,7 @@ export function parseNationalId(input: string, field = 'national-id'): string {
 export function parseAddress(input: string, field = 'address'): string {
   const address = input.trim().normalize('NFC');
   if (address.length < 3 || address.length > 300) throw invalidField(field, 'expected 3 to 300 characters');
-  if (/[\u0000-\u001f\u007f]/.test(address)) throw invalidField(field, 'control characters are not allowed');
-  return address;
+  return checkText(field, address);
 }
 
 export function maskNationalId(id: string): string {

@@ -1,4 +1,5 @@
 import { invalidField } from './errors.js';
+import { checkText } from './text.js';
 
 export const MERCHANT_STATUSES = ['active', 'disabled'] as const;
 export type MerchantStatus = (typeof MERCHANT_STATUSES)[number];
@@ -6,13 +7,13 @@ export type MerchantStatus = (typeof MERCHANT_STATUSES)[number];
 export function parseDisplayName(input: string, field = 'name'): string {
   const name = input.trim().normalize('NFC');
   if (name.length < 1 || name.length > 80) throw invalidField(field, 'expected 1 to 80 characters');
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidField(field, 'control characters are not allowed');
-  return name;
+  return checkText(field, name);
 }
 
 /** Webhooks go to http(s) URLs without embedded credentials (they would end up in logs). */
 export function parseWebhookUrl(input: string, field = 'webhook-url'): string {
   let url: URL;
+  checkText(field, input.trim());
   try {
     url = new URL(input.trim());
   } catch {

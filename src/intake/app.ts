@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { CallpayError } from '../domain/errors.js';
 import { authenticate, rateLimit } from './auth.js';
 import { errorHandler } from './errors.js';
+import { refuseDuplicateKeys } from './body.js';
 import { eventRoutes } from './routes/events.js';
 import { paymentRoutes, type PaymentRoutesDeps } from './routes/payments.js';
 import type { Clock } from '../domain/clock.js';
@@ -12,6 +13,8 @@ export interface IntakeDeps extends PaymentRoutesDeps {
   log: Logger;
   clock: Clock;
   rateLimit: { perSecond: number; burst: number };
+  /** Reverse proxies whose X-Forwarded-For is believed (http.trustedProxies). */
+  trustedProxies: readonly string[];
   /** Readiness: false while starting or stopping. */
   ready(): boolean;
   /** The consumer's checkout pages and payment-QR landing (src/checkout), if served. */
@@ -23,6 +26,8 @@ export function createIntakeApp(d: IntakeDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // req.ip: X-Forwarded-For is believed only from the configured proxies (none by default).
+  app.set('trust proxy', d.trustedProxies.length > 0 ? [...d.trustedProxies] : false);
 
   app.use((req, res, next) => {
     const requestId = randomUUID();
@@ -41,7 +46,7 @@ export function createIntakeApp(d: IntakeDeps): Express {
   const v1 = express.Router();
   v1.use(authenticate(d.store.merchants));
   v1.use(rateLimit({ ...d.rateLimit, clock: d.clock }));
-  v1.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
+  v1.use(express.json({ limit: '16kb', strict: true, type: 'application/json', verify: refuseDuplicateKeys }));
   v1.use(paymentRoutes(d));
   v1.use(eventRoutes(d.store.events));
   app.use('/v1', v1);

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from '../log.js';
 import { CallpayError, isCallpayError, type ErrorCode } from '../domain/errors.js';
+import { replaceRefused } from '../domain/text.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   invalid_field: 400,
@@ -24,8 +25,9 @@ export function statusFor(e: CallpayError): number {
   return STATUS[e.code] ?? 500;
 }
 
+/** Messages may quote the request (an id from the path): refused characters never go back out. */
 export function errorBody(e: CallpayError): { error: { code: string; message: string; field?: string } } {
-  return { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } };
+  return { error: { code: e.code, message: replaceRefused(e.message), ...(e.field ? { field: replaceRefused(e.field) } : {}) } };
 }
 
 export function sendError(res: Response, e: CallpayError): void {

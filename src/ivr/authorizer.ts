@@ -31,6 +31,11 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
       const attempts = 1 + d.retryAttempts;
       for (let attempt = 1; ; attempt++) {
         const log = req.log.child({ attempt });
+        const refused = await req.mayDial(attempt);
+        if (refused) {
+          log.warn({ reason: refused }, 'dial refused by a call cap');
+          return { kind: 'call_limit', reason: refused };
+        }
         req.onProgress({ type: 'dialing', attempt });
         const dial = await d.engine.dial({ number: req.phone, log, signal: req.signal, onRinging: () => req.onProgress({ type: 'ringing', attempt }) });
         if (dial.kind === 'answered') {

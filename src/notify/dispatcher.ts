@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { DueDelivery } from '../domain/event.js';
 import type { Clock } from '../domain/clock.js';
+import { replaceRefused } from '../domain/text.js';
 import type { DeliveryRepository, WebhookSecretRepository } from '../payments/repositories.js';
 import { signatureHeader } from './signature.js';
 
@@ -173,7 +174,7 @@ async function readSnippet(res: Response): Promise<string> {
   } finally {
     void reader.cancel().catch(() => undefined);
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200);
+  return replaceRefused(Buffer.concat(chunks).toString('utf8')).trim().slice(0, 200);
 }
 
 function describeFetchError(e: unknown, timeoutMs: number): string {

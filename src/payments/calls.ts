@@ -17,6 +17,8 @@ export interface CallSubject {
 export interface CallSteps {
   /** The payment, its consumer and merchant, if it is still in the call step. */
   beginCall(paymentId: string): Promise<CallSubject | undefined>;
+  /** Checks the call caps and, when under them, counts this dial: null = dial; else why not. */
+  mayDial(paymentId: string, attempt: number): Promise<string | null>;
   recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void>;
   checkPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck>;
   finishCall(paymentId: string, outcome: CallOutcome, expired: boolean): Promise<void>;
@@ -88,6 +90,7 @@ export class CallRunner {
         amount: payment.amount,
         currency: payment.currency,
         deadline: new Date(payment.expiresAt),
+        mayDial: (attempt) => this.d.steps.mayDial(paymentId, attempt),
         verifyPin: async (pin) => {
           const result = await this.d.steps.checkPin(consumer.id, paymentId, pin);
           this.d.progress.publish(paymentId, { type: 'pin', result });

@@ -21,6 +21,11 @@ export interface AuthorizationRequest {
    * means this wrong PIN reached the consumer's limit: the call must end.
    */
   verifyPin(pin: string): Promise<PinCheck>;
+  /**
+   * Asked before every dial attempt, retries included: null = dial; otherwise why not (a toll-fraud
+   * cap is reached) and the authorization ends as `call_limit` without dialling.
+   */
+  mayDial(attempt: number): Promise<string | null>;
   /** Called with each dial attempt's call record, as it starts and when it ends. */
   onAttempt(attempt: number, record: CallRecord): void;
   /** Call progress for the consumer's checkout page (dialing, ringing, answered, not answered). */
@@ -42,7 +47,8 @@ export type CallOutcome =
   | { kind: 'no_answer' }
   | { kind: 'rejected' }
   | { kind: 'hung_up' }
-  | { kind: 'failed'; reason: string; sipStatus?: number };
+  | { kind: 'failed'; reason: string; sipStatus?: number }
+  | { kind: 'call_limit'; reason: string };
 
 /**
  * The port the payment service calls. `live` is false for any engine that does not place a real

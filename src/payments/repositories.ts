@@ -133,6 +133,25 @@ export interface CallRecordRepository {
   clearPinFailures(consumerId: string): Promise<void>;
 }
 
+/** Every dial attempt, for the toll-fraud caps (the number only as a keyed hash). */
+export interface DialRepository {
+  record(d: { paymentId: string; attempt: number; consumerId: string; merchantId: string; number: string }): Promise<void>;
+  /** Dials since `since` to a consumer, for a merchant, or to a number (E.164). */
+  countSince(by: { consumerId: string } | { merchantId: string } | { number: string }, since: Date): Promise<number>;
+}
+
+/** Sliding-window attempt counts per scope and key (login, client address), kept across restarts. */
+export interface AttemptLimitRepository {
+  count(scope: string, key: string, windowMs: number): Promise<number>;
+  /** The oldest attempt still in the window (ISO time), or null. */
+  oldest(scope: string, key: string, windowMs: number): Promise<string | null>;
+  add(scope: string, key: string): Promise<void>;
+  /** Gives back the newest attempt of the key. */
+  refund(scope: string, key: string): Promise<void>;
+  clear(scope: string, key: string): Promise<void>;
+  prune(before: Date): Promise<number>;
+}
+
 export interface WebhookSecretRepository {
   create(merchantId: string): Promise<string>;
   rotate(merchantId: string, overlapHours: number): Promise<string>;
@@ -158,6 +177,8 @@ export interface Repositories {
   deliveries: DeliveryRepository;
   idempotency: IdempotencyRepository;
   callRecords: CallRecordRepository;
+  dials: DialRepository;
+  attemptLimits: AttemptLimitRepository;
   webhookSecrets: WebhookSecretRepository;
   billing: BillingRepository;
 }

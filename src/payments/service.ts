@@ -44,11 +44,17 @@ export interface PaymentServiceDeps {
   progress: ProgressHub;
   ceilings(currency: string): CarrierCeilings;
   expiresInSeconds: number;
-  /** Toll-fraud caps: authorization calls per consumer and per merchant in a rolling hour. */
-  callCaps: { perConsumerPerHour: number; perMerchantPerHour: number };
+  /** Toll-fraud caps: dial attempts (retries included) per consumer, merchant and number in a rolling hour. */
+  callCaps: CallCaps;
   /** Wrong PINs (across calls) within the window that lock the consumer. */
   lockout: { attempts: number; windowMs: number };
   hooks?: PaymentHooks;
+}
+
+export interface CallCaps {
+  perConsumerPerHour: number;
+  perMerchantPerHour: number;
+  perNumberPerHour: number;
 }
 
 /** Why a consumer typed on the checkout page cannot pay this payment (the page says the same for all). */
@@ -71,6 +77,7 @@ const OUTCOME_EVENT: Partial<Record<PaymentStatus, EventType>> = {
 };
 
 const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
+  call_limit: 'call_limit_exceeded',
   declined: 'consumer_declined',
   wrong_pin: 'wrong_pin',
   locked: 'consumer_locked',
@@ -274,6 +281,22 @@ export class PaymentService implements CallSteps {
     return { payment, consumer, merchant };
   }
 
+  /**
+   * Before every dial, retries included: the caps are checked and this dial counted in one
+   * transaction, so concurrent payments cannot all slip under a cap together.
+   */
+  async mayDial(paymentId: string, attempt: number): Promise<string | null> {
+    return this.d.store.withTransaction(async (tx) => {
+      const payment = await tx.payments.get(paymentId);
+      if (payment.status !== 'calling' || !payment.consumerId) return `payment is ${payment.status}`;
+      const consumer = await tx.consumers.get(payment.consumerId);
+      const capped = await this.callCapReached(tx, payment.merchantId, consumer.id, consumer.phone);
+      if (capped) return capped;
+      await tx.dials.record({ paymentId, attempt, consumerId: consumer.id, merchantId: payment.merchantId, number: consumer.phone });
+      return null;
+    });
+  }
+
   async recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void> {
     await this.d.store.callRecords.recordAttempt(paymentId, attempt, record);
   }
@@ -363,7 +386,8 @@ export class PaymentService implements CallSteps {
     const hold = await tx.ledger.hold({ paymentId: payment.id, merchantId: payment.merchantId, billableAccountId: accountId, amount: payment.amount, currency: payment.currency });
     if (!hold.ok) return this.end(tx, payment, 'declined', hold.code, `${hold.code} before any call`, identified);
     if (decision.steps.includes('call')) {
-      const capped = await this.callCapReached(tx, payment.merchantId, identified.consumerId ?? payment.consumerId);
+      const consumer = await tx.consumers.get(identified.consumerId ?? payment.consumerId ?? '');
+      const capped = await this.callCapReached(tx, payment.merchantId, consumer.id, consumer.phone);
       if (capped) {
         await tx.ledger.void(payment.id);
         return this.end(tx, payment, 'declined', 'call_limit_exceeded', capped, identified);
@@ -404,14 +428,17 @@ export class PaymentService implements CallSteps {
     return OPEN.includes(p.status) && Date.parse(p.expiresAt) <= this.d.clock().getTime();
   }
 
-  /** Why no further call may be placed now, or null. */
-  private async callCapReached(tx: Transaction, merchantId: string, consumerId: string | null): Promise<string | null> {
+  /** Why no further dial may be placed now, or null: every dial in the last hour counts, retries included. */
+  private async callCapReached(tx: Transaction, merchantId: string, consumerId: string, phone: string): Promise<string | null> {
     const since = new Date(this.d.clock().getTime() - 3_600_000);
     const caps = this.d.callCaps;
-    if (consumerId && (await tx.payments.callsStartedSince({ consumerId }, since)) >= caps.perConsumerPerHour) {
+    if ((await tx.dials.countSince({ consumerId }, since)) >= caps.perConsumerPerHour) {
       return `call cap: ${caps.perConsumerPerHour} calls to this consumer in the last hour`;
     }
-    if ((await tx.payments.callsStartedSince({ merchantId }, since)) >= caps.perMerchantPerHour) {
+    if ((await tx.dials.countSince({ number: phone }, since)) >= caps.perNumberPerHour) {
+      return `call cap: ${caps.perNumberPerHour} calls to this number in the last hour`;
+    }
+    if ((await tx.dials.countSince({ merchantId }, since)) >= caps.perMerchantPerHour) {
       return `call cap: ${caps.perMerchantPerHour} calls for this merchant in the last hour`;
     }
     return null;

@@ -1,12 +1,13 @@
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../log.js';
-import type { IdempotencyRepository } from './repositories.js';
+import type { AttemptLimitRepository, IdempotencyRepository } from './repositories.js';
 import type { PaymentService } from './service.js';
 
 export interface SweeperDeps {
   clock: Clock;
   payments: PaymentService;
   idempotency: IdempotencyRepository;
+  attemptLimits: AttemptLimitRepository;
   log: Logger;
   intervalMs: number;
   idempotencyRetentionDays: number;
@@ -16,7 +17,7 @@ export interface SweeperDeps {
 
 /**
  * Start-up recovery, and a periodic sweep that expires payments (releasing their holds) and drops
- * idempotency keys past their retention.
+ * idempotency keys and checkout attempt counts past their retention.
  */
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
@@ -51,5 +52,7 @@ export class Sweeper {
     await this.d.payments.expireDue(this.d.callGraceMs);
     const cutoff = new Date(this.d.clock().getTime() - this.d.idempotencyRetentionDays * 86_400_000);
     await this.d.idempotency.prune(cutoff);
+    // The checkout's attempt windows are at most an hour; a day keeps every window whole.
+    await this.d.attemptLimits.prune(new Date(this.d.clock().getTime() - 86_400_000));
   }
 }

@@ -3,6 +3,7 @@ import { ENROLMENT_SQL } from './schema/001-enrolment.js';
 import { PAYMENTS_SQL } from './schema/002-payments.js';
 import { CALLS_SQL } from './schema/003-calls.js';
 import { CONSUMER_LOCALE_SQL } from './schema/004-consumer-locale.js';
+import { DIALS_AND_LIMITS_SQL } from './schema/005-dials-and-limits.js';
 
 export interface Migration {
   version: number;
@@ -26,6 +27,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'ledger, payments, events, webhooks, idempotency', sql: PAYMENTS_SQL },
   { version: 3, name: 'call attempts, PIN failures, merchant voice clips', sql: CALLS_SQL },
   { version: 4, name: 'consumer locale checked by the application', sql: CONSUMER_LOCALE_SQL, rebuildsTables: true },
+  { version: 5, name: 'dial attempts for the call caps, persistent checkout attempt limits', sql: DIALS_AND_LIMITS_SQL },
 ];
 
 /** `through`: stop after this version (tests build an older database to upgrade). */

@@ -11,6 +11,7 @@ import { EventRepository } from './events.js';
 import { DeliveryRepository } from './deliveries.js';
 import { IdempotencyRepository } from './idempotency.js';
 import { CallRepository } from './calls.js';
+import { AttemptLimitRepository, DialRepository } from './dials.js';
 import { WebhookSecretRepository } from './webhook-secrets.js';
 import { BillingRepository } from './billing.js';
 import type { Clock } from '../domain/clock.js';
@@ -40,6 +41,8 @@ interface SyncRepositories {
   deliveries: DeliveryRepository;
   idempotency: IdempotencyRepository;
   callRecords: CallRepository;
+  dials: DialRepository;
+  attemptLimits: AttemptLimitRepository;
   webhookSecrets: WebhookSecretRepository;
   billing: BillingRepository;
 }
@@ -65,6 +68,8 @@ export class SqliteStore implements Store {
   readonly deliveries;
   readonly idempotency;
   readonly callRecords;
+  readonly dials;
+  readonly attemptLimits;
   readonly webhookSecrets;
   readonly billing;
   private readonly inTx: Repositories;
@@ -85,6 +90,8 @@ export class SqliteStore implements Store {
       deliveries: new DeliveryRepository(db),
       idempotency: new IdempotencyRepository(db, o.clock),
       callRecords: new CallRepository(db, o.clock),
+      dials: new DialRepository(db, o.crypto, o.clock),
+      attemptLimits: new AttemptLimitRepository(db, o.crypto, o.clock),
       webhookSecrets: new WebhookSecretRepository(db, o.crypto, o.clock),
       billing: new BillingRepository(db, accounts),
     };
@@ -99,6 +106,8 @@ export class SqliteStore implements Store {
     this.deliveries = facade(sync.deliveries, outside);
     this.idempotency = facade(sync.idempotency, outside);
     this.callRecords = facade(sync.callRecords, outside);
+    this.dials = facade(sync.dials, outside);
+    this.attemptLimits = facade(sync.attemptLimits, outside);
     this.webhookSecrets = facade(sync.webhookSecrets, outside);
     this.billing = facade(sync.billing, outside);
     this.inTx = {
@@ -111,6 +120,8 @@ export class SqliteStore implements Store {
       deliveries: facade(sync.deliveries, inside),
       idempotency: facade(sync.idempotency, inside),
       callRecords: facade(sync.callRecords, inside),
+      dials: facade(sync.dials, inside),
+      attemptLimits: facade(sync.attemptLimits, inside),
       webhookSecrets: facade(sync.webhookSecrets, inside),
       billing: facade(sync.billing, inside),
     };

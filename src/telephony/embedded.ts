@@ -15,6 +15,8 @@ export interface EmbeddedEngineOptions {
     username: string | null;
     password: string | null;
     ringTimeoutMs: number;
+    /** More "host:port" signalling addresses a call's requests may come from (issue 10, D2). */
+    trustedSources?: readonly string[];
   };
   rtp: { bindHost: string; portMin: number; portMax: number };
   log: Logger;
@@ -33,6 +35,7 @@ export function requestUriFor(template: string, e164: string): string {
 export async function createEmbeddedEngine(opts: EmbeddedEngineOptions): Promise<CallEngine & { sipPort: number }> {
   const ua = await createSipUserAgent({
     bindHost: opts.sip.bindHost, bindPort: opts.sip.bindPort, outboundProxy: opts.sip.outboundProxy, log: opts.log,
+    trustedSources: opts.sip.trustedSources ?? [],
     ...(opts.timers ? { timers: opts.timers } : {}),
   });
   const media = createMediaEngine({ ...opts.rtp, log: opts.log });
@@ -80,7 +83,7 @@ async function dial(ua: SipUserAgent, media: MediaEngine, opts: EmbeddedEngineOp
   }
   await session.start({
     host: result.media.remoteHost, port: result.media.remotePort, codec: result.media.codec,
-    payloadType: result.media.payloadType, telephoneEventPt: result.media.telephoneEventPt,
+    payloadType: result.media.payloadType, telephoneEventPt: result.media.telephoneEventPt, send: result.media.send,
   });
   return { kind: 'answered', call: new EmbeddedCall(result.callId, result.dialog, session, req, startedAt) };
 }
@@ -94,7 +97,7 @@ function onceRinging(cb: () => void): (p: { status: number }) => void {
   };
 }
 
-/** One answered call: digits from RTP and SIP INFO feed one collector; BYE from either side ends it. */
+/** One answered call: digits from RTP and SIP INFO feed one collector; BYE from either side ends it; re-INVITEs move its media. */
 class EmbeddedCall implements Call {
   readonly log: Logger;
   readonly ended: Promise<CallRecord>;
@@ -120,7 +123,12 @@ class EmbeddedCall implements Call {
       onDigit(digit);
       session.bargeIn();
     });
-    dialog.onReinvite(() => this.log.info('re-INVITE answered; media unchanged'));
+    // A re-INVITE (hold, resume, new address or codecs): media follows it; digits keep coming either way.
+    dialog.onSessionUpdate((m) => {
+      this.session
+        .start({ host: m.remoteHost, port: m.remotePort, codec: m.codec, payloadType: m.payloadType, telephoneEventPt: m.telephoneEventPt, send: m.send })
+        .catch((err: unknown) => this.log.warn({ err }, 'media not updated after a re-INVITE'));
+    });
     this.ended = dialog.ended.then(async (by) => {
       this.over = true;
       this.collector.hangUp();

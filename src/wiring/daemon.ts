@@ -46,13 +46,18 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     hasher: ctx.hasher,
     ceilings: (currency) => config.policy.ceilings[currency as keyof typeof config.policy.ceilings] ?? STRICT_CEILINGS,
     expiresInSeconds: config.payments.expiresInSeconds,
-    callCaps: { perConsumerPerHour: config.ivr.maxCallsPerConsumerPerHour, perMerchantPerHour: config.ivr.maxCallsPerMerchantPerHour },
+    callCaps: {
+      perConsumerPerHour: config.ivr.maxCallsPerConsumerPerHour,
+      perMerchantPerHour: config.ivr.maxCallsPerMerchantPerHour,
+      perNumberPerHour: config.ivr.maxCallsPerNumberPerHour,
+    },
     lockout: { attempts: config.ivr.lockoutAttempts, windowMs: config.ivr.lockoutWindowHours * 3_600_000 },
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
   });
   const sweeper = new Sweeper({
     clock, payments, log,
     idempotency: store.idempotency,
+    attemptLimits: store.attemptLimits,
     intervalMs: config.payments.sweepIntervalMs,
     idempotencyRetentionDays: config.payments.idempotencyRetentionDays,
     callGraceMs: opts.callGraceMs ?? 300_000,
@@ -78,6 +83,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     store, payments, log, clock,
     defaultCurrency: config.currency,
     rateLimit: config.rateLimit,
+    trustedProxies: config.http.trustedProxies,
     api: {
       checkoutUrl: (id) => `${publicUrl}${checkoutPath(ctx.keyring, id)}`,
       pollIntervalSeconds: config.payments.pollIntervalSeconds,

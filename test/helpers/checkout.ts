@@ -188,8 +188,8 @@ export interface CheckoutWorld {
 }
 
 /** A daemon with a merchant and consumers in every state the checkout pages must handle. */
-export async function checkoutWorld(): Promise<CheckoutWorld> {
-  const w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '1000' });
+export async function checkoutWorld(env: Record<string, string> = {}): Promise<CheckoutWorld> {
+  const w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '1000', ...env });
   const m = JSON.parse((await w.cli(['merchant', 'add', '--name', 'Shilin Night Market', '--json'])).stdout) as { id: string; api_key: string; webhook_secret: string };
   const shop = { id: m.id, apiKey: m.api_key, secret: m.webhook_secret };
   await enrolPrepaid(w, 'alice', '1000');

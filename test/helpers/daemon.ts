@@ -15,6 +15,9 @@ export function scriptedAuthorizer(script: Script[] = []): CallAuthorizer & { re
     script,
     async authorize(req) {
       requests.push(req);
+      // Like a real dialer: the caps are asked before the (one) dial.
+      const refused = await req.mayDial(1);
+      if (refused) return { kind: 'call_limit', reason: refused };
       const next = script.shift() ?? { kind: 'failed', reason: 'no scripted outcome' };
       return typeof next === 'function' ? next(req) : next;
     },
@@ -44,8 +47,8 @@ export interface TestWorld {
  */
 export async function startWorld(env: Record<string, string> = {}, opts: { configuredEngine?: boolean } = {}): Promise<TestWorld> {
   const tmp = tempDir();
-  // Tests place many calls to one consumer; the toll-fraud cap has its own test.
-  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '1000', ...env };
+  // Tests place many calls to one consumer (and one number); the toll-fraud caps have their own tests.
+  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '1000', CALLPAY_IVR_MAX_CALLS_PER_NUMBER_PER_HOUR: '1000', ...env };
   const cli = (args: string[], stdin?: string) => runCli(args, { cwd: tmp.path, env: fullEnv, ...(stdin === undefined ? {} : { stdin }) });
   await cli(['init']);
   const merchant = JSON.parse((await cli(['merchant', 'add', '--name', 'Night Market Stall 12', '--json'])).stdout) as { id: string; api_key: string };
@@ -57,7 +60,7 @@ export async function startWorld(env: Record<string, string> = {}, opts: { confi
   // With configuredEngine the daemon builds its engine from the config (embedded SIP in the e2e tests).
   const daemon = await startDaemon(ctx, opts.configuredEngine ? {} : { authorizer: engine });
   const db = new Database(ctx.config.database);
-  return {
+  const world: TestWorld = {
     dir: tmp.path,
     ctx,
     daemon,
@@ -84,11 +87,13 @@ export async function startWorld(env: Record<string, string> = {}, opts: { confi
     },
     async close() {
       db.close();
-      await daemon.stop();
+      // The daemon running now: a test may have restarted it on the same context.
+      await world.daemon.stop();
       await ctx.close();
       tmp.remove();
     },
   };
+  return world;
 }
 
 /** Enrols a consumer with a prepaid account topped up with `balance` (major units). */

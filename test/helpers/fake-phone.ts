@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { createLogger, type Logger } from '../../src/log.js';
-import { createSipUserAgent, type InviteRequest, type InviteResult, type SipUserAgent } from '../../src/telephony/sip/index.js';
+import { createSipUserAgent, type InviteRequest, type InviteResult, type SipUserAgent, type SipUserAgentOptions } from '../../src/telephony/sip/index.js';
 import type { HostPort } from '../../src/telephony/sip/headers.js';
 import { getHeader, getHeaders, parseMessage, type IncomingMessage, type IncomingRequest } from '../../src/telephony/sip/message.js';
 
@@ -175,8 +175,8 @@ export function uaHarness() {
   let logLines: string[];
   let log: Logger;
 
-  async function startUa(t1 = T1): Promise<SipUserAgent> {
-    return createSipUserAgent({ bindHost: '127.0.0.1', bindPort: 0, outboundProxy: null, timers: { t1, t2: 8 * t1, t4: 10 * t1 }, log });
+  async function startUa(t1 = T1, extra: Partial<SipUserAgentOptions> = {}): Promise<SipUserAgent> {
+    return createSipUserAgent({ bindHost: '127.0.0.1', bindPort: 0, outboundProxy: null, timers: { t1, t2: 8 * t1, t4: 10 * t1 }, log, ...extra });
   }
 
   beforeEach(async () => {
@@ -221,10 +221,10 @@ export function uaHarness() {
   }
 
 
-  /** Replaces this test's user agent with one on other timers. */
-  async function restartUa(t1: number): Promise<SipUserAgent> {
+  /** Replaces this test's user agent with one on other timers (or other options). */
+  async function restartUa(t1: number, extra: Partial<SipUserAgentOptions> = {}): Promise<SipUserAgent> {
     await ua.close();
-    ua = await startUa(t1);
+    ua = await startUa(t1, extra);
     return ua;
   }
 

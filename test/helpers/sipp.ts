@@ -27,6 +27,7 @@ export const DEFAULT_KEYS: Readonly<Record<string, string>> = {
   hangup_after_ms: '1000',
   reinvite_after_ms: '500',
   hold_ms: '2000',
+  resume_dtmf_pt: '96',
   auth_user: 'callpay',
   auth_pass: 'secret',
   auth_realm: 'callpay.test',

@@ -85,6 +85,7 @@ const strings: Strings = {
   amountInputLabel: 'Amount ({currency})',
   amountHint: 'For example {example}',
   amountInvalid: 'Enter an amount like {example}.',
+  textRefused: '{field}: remove the control or text-direction characters, then try again.',
   amountTooLarge: 'This amount is above the maximum allowed.',
   merchantUnavailable: 'This merchant cannot take payments right now.',
   doneHeadingUnverified: 'Result not verified',

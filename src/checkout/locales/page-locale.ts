@@ -66,6 +66,8 @@ export interface Strings {
   amountInputLabel: string;
   amountHint: string;
   amountInvalid: string;
+  /** A typed field holds control or text-direction characters (domain/text.ts); `{field}` is its label. */
+  textRefused: string;
   amountTooLarge: string;
   merchantUnavailable: string;
   doneHeadingUnverified: string;

@@ -85,6 +85,7 @@ const strings: Strings = {
   amountInputLabel: '金額（{currency}）',
   amountHint: '例如 {example}',
   amountInvalid: '請輸入正確的金額，例如 {example}。',
+  textRefused: '{field}：含有控制字元或文字方向字元，請移除後再試一次。',
   amountTooLarge: '此金額超過允許的上限。',
   merchantUnavailable: '此商家目前無法收款。',
   doneHeadingUnverified: '付款結果未經驗證',

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { ACCOUNT_KINDS, ACCOUNT_PLANS, parseAccountKind, parseAccountPlan, parseCarrierAccountNumber } from '../../domain/account.js';
 import { invalidField } from '../../domain/errors.js';
 import { formatMinor, parseCurrency, parseMajorAmount } from '../../domain/money.js';
+import { checkText } from '../../domain/text.js';
 import { findConsumer } from '../../admin/consumers.js';
 import { accountLine, accountView } from '../views.js';
 import { withApp } from './shared.js';
@@ -76,6 +77,7 @@ export function registerAccount(program: Command, io: CliIo): void {
         const amount = parseMajorAmount(opts.amount, before.currency);
         if (amount === 0) throw invalidField('amount', 'expected more than zero');
         if (opts.memo !== undefined && opts.memo.length > 200) throw invalidField('memo', 'expected at most 200 characters');
+        if (opts.memo !== undefined) checkText('memo', opts.memo);
         const a = await ctx.store.accounts.topup(id, amount, opts.memo ?? null);
         ctx.log.info({ accountId: a.id, amount }, 'prepaid account topped up');
         out.result(accountView(a, false), () => `${a.id} balance ${formatMinor(a.balance, a.currency)}`);

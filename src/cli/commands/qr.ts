@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CallpayError, invalidField } from '../../domain/errors.js';
 import { parseCurrency, parseMajorAmount } from '../../domain/money.js';
+import { checkText } from '../../domain/text.js';
 import { buildPayLink } from '../../checkout/pay-link.js';
 import { qrForTerminal, qrImageFormat, writeQrImage } from '../../checkout/qr.js';
 import { withApp } from './shared.js';
@@ -69,6 +70,5 @@ function parseAmount(input: string, currency: string): number {
 function parseText(input: string, field: string, max: number): string {
   if (input.trim() === '') throw invalidField(field, 'expected some text');
   if ([...input].length > max) throw invalidField(field, `expected at most ${max} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(input)) throw invalidField(field, 'control characters are not allowed');
-  return input;
+  return checkText(field, input);
 }

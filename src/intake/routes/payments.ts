@@ -5,7 +5,7 @@ import { paymentResource, type ApiContext } from '../../payments/view.js';
 import { isCallpayError } from '../../domain/errors.js';
 import { merchantOf } from '../auth.js';
 import { idempotencyKey, requestHash } from '../idempotency.js';
-import { createPaymentSchema, listPaymentsQuery, parseWith, refundSchema } from '../schemas.js';
+import { cancelSchema, createPaymentSchema, listPaymentsQuery, parseWith, refundSchema } from '../schemas.js';
 import { errorBody, statusFor } from '../errors.js';
 import { requireJsonBody } from '../body.js';
 
@@ -74,6 +74,7 @@ export function paymentRoutes(d: PaymentRoutesDeps): Router {
   });
 
   router.post('/payments/:id/cancel', requireJsonBody, async (req, res) => {
+    parseWith(cancelSchema, req.body ?? {});
     const payment = await d.payments.cancel(merchantOf(req), idParam(req));
     res.json(resource(payment));
   });

@@ -68,7 +68,19 @@ export class DtmfReceiver {
     event_code: 0,
   };
 
-  constructor(private readonly opts: DtmfReceiverOptions) {}
+  /**
+   * `previous`: the receiver this one replaces after a re-INVITE; the event in progress and the recent
+   * ones carry over, so the rest of a key press that straddles the change is not a second digit.
+   */
+  constructor(
+    private readonly opts: DtmfReceiverOptions,
+    previous?: DtmfReceiver,
+  ) {
+    if (previous) {
+      this.current = previous.current;
+      this.recent.push(...previous.recent);
+    }
+  }
 
   receive(packet: Uint8Array, from: Endpoint): RtpInput {
     const { remote, audioPayloadType, telephoneEventPt } = this.opts;

@@ -84,6 +84,12 @@ export function decode(codec: Codec, bytes: Uint8Array): Int16Array {
   return out;
 }
 
+/** G.711 bytes of one law re-encoded in the other (a re-INVITE may switch codecs mid-prompt). */
+export function transcode(from: Codec, to: Codec, bytes: Uint8Array): Uint8Array {
+  if (from === to) return bytes;
+  return encode(to, decode(from, bytes));
+}
+
 function clamp16(v: number): number {
   const n = Math.trunc(v);
   return n > 32767 ? 32767 : n < -32768 ? -32768 : n;

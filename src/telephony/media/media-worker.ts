@@ -10,7 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { DtmfReceiver, type MediaLog } from './dtmf.js';
-import { SILENCE_BYTE } from './g711.js';
+import { SILENCE_BYTE, transcode, type Codec } from './g711.js';
 import { IntervalHistogram } from './histogram.js';
 import { FRAME_BYTES, FRAME_MS, Pacer, Playout, type PlayJob } from './playout.js';
 import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from './protocol.js';
@@ -40,6 +40,9 @@ raisePriority();
 
 interface Stream {
   remote: { address: string; port: number };
+  codec: Codec;
+  /** False while the peer holds the call: frames are paced and consumed, not sent. */
+  sending: boolean;
   sender: RtpSender;
   receiver: DtmfReceiver;
   pacer: Pacer;
@@ -78,7 +81,8 @@ class Session {
 
   start(m: Extract<ToWorker, { op: 'start' }>): void {
     const old = this.stream;
-    // A new remote (re-INVITE) keeps the stream's SSRC, sequence and timestamp running.
+    // A re-INVITE (new remote, codecs or hold state) keeps the stream's SSRC, sequence and timestamp
+    // running, its place in the prompt, and what its DTMF receiver has seen of the event in progress.
     const sender = new RtpSender(
       old
         ? { payloadType: m.payloadType, ssrc: old.sender.ssrc, sequence: old.sender.nextSequence, timestamp: old.sender.nextTimestamp }
@@ -88,20 +92,22 @@ class Session {
       sender.markTalkspurt();
       this.ignoredBefore += ignoredBy(old.receiver);
     }
-    const receiver = new DtmfReceiver({
-      remote: m.remote,
-      audioPayloadType: m.payloadType,
-      telephoneEventPt: m.telephoneEventPt,
-      log: this.log,
-    });
+    const receiver = new DtmfReceiver(
+      { remote: m.remote, audioPayloadType: m.payloadType, telephoneEventPt: m.telephoneEventPt, log: this.log },
+      old?.receiver,
+    );
+    const playout = old?.playout ?? new Playout(SILENCE_BYTE[m.codec]);
+    if (old && old.codec !== m.codec) playout.recode(SILENCE_BYTE[m.codec], (clip) => transcode(old.codec, m.codec, clip));
     this.stream = {
       remote: m.remote,
+      codec: m.codec,
+      sending: m.send,
       sender,
       receiver,
       // Every stream starts on one shared 20 ms grid: all calls' frames fall due together, so the
       // worker wakes 50 times a second whatever the number of calls (not 50 per call).
       pacer: old?.pacer ?? new Pacer(Math.ceil(performance.now() / FRAME_MS) * FRAME_MS, EARLY_MS),
-      playout: old?.playout ?? new Playout(SILENCE_BYTE[m.codec]),
+      playout,
     };
     scheduler.add(this);
   }
@@ -117,6 +123,12 @@ class Session {
     }
     for (let i = 0; i < send; i++) {
       const done = s.playout.nextFrame(this.frame);
+      for (const job of done) played(this.sid, job, 'completed');
+      if (!s.sending) {
+        s.sender.skip(FRAME_BYTES); // held: time runs on, nothing is sent, the next packet has the marker
+        this.lastSend = -1; // a hold is not a pacing interval
+        continue;
+      }
       this.socket.send(s.sender.next(this.frame, FRAME_BYTES), s.remote.port, s.remote.address);
       const t = performance.now();
       if (this.lastSend >= 0) {
@@ -127,7 +139,6 @@ class Session {
       this.lastSend = t;
       this.sent++;
       totals.sent++;
-      for (const job of done) played(this.sid, job, 'completed');
     }
     return s.pacer.nextDue;
   }
@@ -150,12 +161,14 @@ class Session {
     }
   }
 
-  play(job: PlayJob): void {
-    if (!this.stream) {
+  play(job: PlayJob, codec: Codec): void {
+    const s = this.stream;
+    if (!s) {
       played(this.sid, job, 'stopped');
       return;
     }
-    this.stream.playout.enqueue(job);
+    // Encoded on the main thread before a re-INVITE changed the codec: re-encoded here.
+    s.playout.enqueue(codec === s.codec ? job : { ...job, clips: job.clips.map((c) => transcode(codec, s.codec, c)) });
   }
 
   stop(): void {
@@ -353,7 +366,7 @@ port.on('message', (m: ToWorker) => {
       s.start(m);
       return;
     case 'play':
-      s.play({ id: m.job, clips: m.clips, bargeIn: m.bargeIn });
+      s.play({ id: m.job, clips: m.clips, bargeIn: m.bargeIn }, m.codec);
       return;
     case 'stop':
       s.stop();

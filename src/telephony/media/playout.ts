@@ -23,7 +23,13 @@ interface Cursor {
 export class Playout {
   private readonly queue: Cursor[] = [];
 
-  constructor(private readonly silence: number) {}
+  constructor(private silence: number) {}
+
+  /** Re-encodes every queued clip (and the silence) for another codec, keeping each job's position. */
+  recode(silence: number, convert: (clip: Uint8Array) => Uint8Array): void {
+    this.silence = silence;
+    for (const cursor of this.queue) cursor.job = { ...cursor.job, clips: cursor.job.clips.map(convert) };
+  }
 
   enqueue(job: PlayJob): void {
     this.queue.push({ job, clip: 0, offset: 0 });

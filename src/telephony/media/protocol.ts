@@ -33,8 +33,10 @@ export type ToWorker =
       codec: Codec;
       payloadType: number;
       telephoneEventPt: number | null;
+      /** False while the peer holds the call: frames are paced and consumed but not sent. */
+      send: boolean;
     }
-  | { op: 'play'; sid: number; job: number; clips: Uint8Array[]; bargeIn: boolean }
+  | { op: 'play'; sid: number; job: number; clips: Uint8Array[]; codec: Codec; bargeIn: boolean }
   | { op: 'stop'; sid: number }
   | { op: 'barge'; sid: number }
   | { op: 'stats'; req: number; sid: number | null; reset: boolean }

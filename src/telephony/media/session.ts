@@ -34,6 +34,11 @@ export interface RemoteMedia {
   payloadType: number;
   /** telephone-event's payload type, or null if the peer did not accept it (SIP INFO only). */
   telephoneEventPt: number | null;
+  /**
+   * Whether to send RTP; default true. False while the peer holds the call (RFC 3264 §8.4): prompts
+   * still run on the clock, unheard, and digits are still received.
+   */
+  send?: boolean;
 }
 
 /** PlayResult plus `stopped` (ended by `stop()`). Closing the session reports `hung_up`. */
@@ -43,7 +48,7 @@ export type MediaSessionEnd = 'closed' | 'worker_failed';
 
 export interface MediaSession {
   readonly localPort: number;
-  /** Starts sending (silence until something plays) and receiving. Again later = new remote (re-INVITE). */
+  /** Starts sending (silence until something plays) and receiving. Again later = new remote, codec or hold state (re-INVITE). */
   start(remote: RemoteMedia): Promise<void>;
   /**
    * Queues clips as one continuous stream after anything already queued; resolves when its last frame
@@ -301,6 +306,7 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
           codec: remote.codec,
           payloadType: remote.payloadType,
           telephoneEventPt: remote.telephoneEventPt,
+          send: remote.send ?? true,
         });
       },
       async play(clipPaths, po = { bargeIn: false }) {
@@ -312,7 +318,7 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
         const job = nextId++;
         return new Promise<MediaPlayResult>((resolve) => {
           plays.set(job, resolve);
-          send({ op: 'play', sid, job, clips: encoded, bargeIn: po.bargeIn });
+          send({ op: 'play', sid, job, clips: encoded, codec: c, bargeIn: po.bargeIn });
         });
       },
       stop() {

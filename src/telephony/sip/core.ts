@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { formatHostPort, type HostPort } from './headers.js';
-import type { ServerTransaction } from './server-transactions.js';
+import type { IncomingRequest } from './message.js';
+import type { ServerTransaction, ServerTransactions } from './server-transactions.js';
 import type { ClientTransactions, Send, Timers } from './transactions.js';
 
 /** What the INVITE attempt and its dialogs share with the user agent that owns the socket. */
 export interface SipCore {
   client: ClientTransactions;
+  server: ServerTransactions;
   send: Send;
   /** Our address as written in Via sent-by and Contact. */
   local: HostPort;
@@ -13,11 +15,17 @@ export interface SipCore {
   userAgent: string;
   /** Dialogs the UA routes the phone's requests to, by `dialogKey`. */
   dialogs: Map<string, DialogRoute>;
+  /** Extra endpoints every dialog takes requests from: the outbound proxy, `telephony.sip.trustedSources`. */
+  trustedSources: readonly HostPort[];
 }
 
-/** The part of a dialog the UA needs: route the phone's requests to it, end it on close. */
+/** The part of a dialog the UA needs: screen and route the phone's requests to it, end it on close. */
 export interface DialogRoute {
+  /** False (and logged) when the request comes from a source the dialog does not trust. */
+  admits(req: IncomingRequest, source: HostPort): boolean;
   handleRequest(tx: ServerTransaction): void;
+  /** An ACK from a trusted source (it may carry the answer to our offer, RFC 3261 §13.2.1). */
+  handleAck(req: IncomingRequest): void;
   bye(): Promise<void>;
 }
 

@@ -2,18 +2,23 @@ import type { Logger } from '../../log.js';
 import type { Digit } from '../engine.js';
 import type { DigestAnswerer } from './auth.js';
 import { ALLOW, contactHeader, dialogKey, newBranch, viaHeader, type DialogRoute, type SipCore } from './core.js';
-import { parseInfoDtmf } from './dtmf-info.js';
-import { parseNameAddr, parseUri, uriDestination, type HostPort } from './headers.js';
-import { getHeader, headerList, serialize, type SipRequest } from './message.js';
+import { mediaType, parseInfoDtmf } from './dtmf-info.js';
+import { formatHostPort, parseNameAddr, parseUri, uriDestination, type HostPort } from './headers.js';
+import { getHeader, headerList, serialize, type IncomingRequest, type SipRequest } from './message.js';
+import { OfferAnswer, type SessionMedia } from './offer-answer.js';
 import type { ServerTransaction } from './server-transactions.js';
+import { TrustedSources } from './trust.js';
 
 /**
  * A confirmed dialog on the caller side (RFC 3261 §12, §13.2.2.4, §15): sends the ACK for the 2xx
  * (and again for each retransmitted 2xx), BYE both ways, and answers the phone's in-dialog OPTIONS,
- * INFO (DTMF) and re-INVITE, the last with our current SDP so media stays as it is.
+ * INFO (DTMF) and re-INVITE, the last per RFC 3264 (offer-answer.ts). Requests are taken only from
+ * the endpoints the dialog sends to (trust.ts): anyone else gets 403 and changes nothing.
  */
 
 export type EndedBy = 'local' | 'remote';
+
+export type { SessionMedia } from './offer-answer.js';
 
 export interface Dialog {
   readonly callId: string;
@@ -24,8 +29,8 @@ export interface Dialog {
   /** DTMF keyed as SIP INFO; digits that arrive before the first handler are kept for it. */
   onDtmfInfo(cb: (digit: Digit, durationMs: number | null) => void): void;
   onRemoteBye(cb: () => void): void;
-  /** A re-INVITE was answered with our unchanged SDP; `remoteSdp` is its offer, if any. */
-  onReinvite(cb: (remoteSdp: string | null) => void): void;
+  /** The phone changed the session (re-INVITE: hold, resume, new address or codecs): media to apply now. */
+  onSessionUpdate(cb: (media: SessionMedia) => void): void;
   readonly ended: Promise<EndedBy>;
 }
 
@@ -47,6 +52,8 @@ export interface DialogInit {
   fallbackDest: HostPort;
   localSdp: string;
   remoteSdp: string;
+  /** What the 2xx's answer negotiated; null when it was unusable (the dialog is then only hung up). */
+  media: SessionMedia | null;
   /** The INVITE's Authorization headers: its ACK must carry them too (§13.2.2.4). */
   inviteAuth: Array<[string, string]>;
   digest: DigestAnswerer | null;
@@ -72,6 +79,8 @@ export function nextHop(routeSet: string[], remoteTarget: string, fallback: Host
 }
 
 const MAX_BUFFERED_DIGITS = 32;
+/** Refused requests logged at warn per call; the rest are counted and summed up when the call ends. */
+const REFUSALS_LOGGED = 5;
 
 export class SipDialog implements Dialog, DialogRoute {
   readonly callId: string;
@@ -79,6 +88,11 @@ export class SipDialog implements Dialog, DialogRoute {
   readonly ended: Promise<EndedBy>;
   private readonly key: string;
   private hop: Hop;
+  private trusted: TrustedSources;
+  private readonly negotiation: OfferAnswer | null;
+  /** CSeq of a re-INVITE without SDP whose ACK must bring the answer to our offer, and since when. */
+  private awaitingAnswer: { seq: number; since: number } | null = null;
+  private refused = 0;
   private localSeq: number;
   private remoteSeq: number | null = null;
   private ack: string | null = null;
@@ -88,7 +102,7 @@ export class SipDialog implements Dialog, DialogRoute {
   private readonly dtmfHandlers: Array<(digit: Digit, durationMs: number | null) => void> = [];
   private readonly dtmfBuffer: Array<[Digit, number | null]> = [];
   private readonly byeHandlers: Array<() => void> = [];
-  private readonly reinviteHandlers: Array<(sdp: string | null) => void> = [];
+  private readonly updateHandlers: Array<(media: SessionMedia) => void> = [];
 
   constructor(private readonly init: DialogInit) {
     this.callId = init.callId;
@@ -96,12 +110,28 @@ export class SipDialog implements Dialog, DialogRoute {
     this.localSeq = init.localSeq;
     this.key = dialogKey(init.callId, init.localTag, init.remoteTag);
     this.hop = nextHop(init.routeSet, init.remoteTarget, init.fallbackDest);
+    this.trusted = this.trust();
+    this.negotiation = init.media ? new OfferAnswer(init.localSdp, init.media) : null;
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
   /** Makes the UA route the phone's requests here. */
   register(): void {
     this.init.core.dialogs.set(this.key, this);
+  }
+
+  private trust(): TrustedSources {
+    return new TrustedSources([this.hop.dest, ...this.init.core.trustedSources]);
+  }
+
+  admits(req: IncomingRequest, source: HostPort): boolean {
+    if (this.trusted.allows(source)) return true;
+    this.refused += 1;
+    // Who sent it and what; never its headers, which carry the phone number.
+    const fields = { method: req.method, source: formatHostPort(source), refused: this.refused };
+    if (this.refused <= REFUSALS_LOGGED) this.init.log.warn(fields, 'in-dialog request from an untrusted source refused');
+    else this.init.log.debug(fields, 'in-dialog request from an untrusted source refused');
+    return false;
   }
 
   private request(method: string, seq: number, extra: Array<[string, string]> = []): SipRequest {
@@ -155,6 +185,7 @@ export class SipDialog implements Dialog, DialogRoute {
     if (this.endedBy) return;
     this.endedBy = by;
     this.dtmfBuffer.length = 0;
+    if (this.refused > REFUSALS_LOGGED) this.init.log.warn({ refused: this.refused }, 'in-dialog requests from untrusted sources refused during the call');
     this.resolveEnded(by);
     if (by === 'remote') for (const cb of this.byeHandlers) this.safely(() => cb());
   }
@@ -170,8 +201,11 @@ export class SipDialog implements Dialog, DialogRoute {
   handleRequest(tx: ServerTransaction): void {
     const req = tx.request;
     const { log } = this.init;
-    // A CANCEL can only be for a re-INVITE, which we answer at once: nothing left to cancel (§9.2).
-    if (req.method === 'CANCEL') return tx.respond(200, 'OK');
+    if (req.method === 'CANCEL') {
+      // Only a re-INVITE can be cancelled, and we answer those at once: a CANCEL that matches one is
+      // too late and changes nothing (200), one that matches none gets 481 (§9.2).
+      return this.init.core.server.hasInvite(req) ? tx.respond(200, 'OK') : tx.respond(481, 'Call/Transaction Does Not Exist');
+    }
     if (this.remoteSeq !== null && req.core.cseq.seq < this.remoteSeq) return tx.respond(500, 'Request Out Of Order'); // §12.2.2
     this.remoteSeq = req.core.cseq.seq;
     if (this.endedBy && req.method !== 'BYE') return tx.respond(481, 'Call/Transaction Does Not Exist');
@@ -194,6 +228,22 @@ export class SipDialog implements Dialog, DialogRoute {
     }
   }
 
+  handleAck(req: IncomingRequest): void {
+    const waiting = this.awaitingAnswer;
+    if (!waiting || waiting.seq !== req.core.cseq.seq || !this.negotiation) return;
+    this.awaitingAnswer = null;
+    if (req.body.trim().length === 0) {
+      this.init.log.warn('ACK without the answer to our offer: media unchanged');
+      return;
+    }
+    const answered = this.negotiation.acceptAnswer(req.body);
+    if (!answered.ok) {
+      this.init.log.warn({ reason: answered.reason }, 'unusable answer in the ACK: media unchanged');
+      return;
+    }
+    this.updated(answered.media);
+  }
+
   private info(body: string, contentType: string | undefined): void {
     const dtmf = parseInfoDtmf(contentType, body);
     if (!dtmf.ok) {
@@ -208,18 +258,46 @@ export class SipDialog implements Dialog, DialogRoute {
     for (const cb of this.dtmfHandlers) this.safely(() => cb(dtmf.digit, dtmf.durationMs));
   }
 
+  /** A re-INVITE (§14.2): answered per RFC 3264 from its offer, or with our offer when it has none. */
   private reinvite(tx: ServerTransaction): void {
     const req = tx.request;
+    const { log, core } = this.init;
+    const pending = this.awaitingAnswer;
+    if (pending && Date.now() - pending.since < 64 * core.timers.t1) return tx.respond(491, 'Request Pending');
+    this.awaitingAnswer = null;
+    if (!this.negotiation) return tx.respond(488, 'Not Acceptable Here');
+    let body: string;
+    let media: SessionMedia | null = null;
+    if (req.body.trim().length === 0) {
+      body = this.negotiation.offer();
+      this.awaitingAnswer = { seq: req.core.cseq.seq, since: Date.now() };
+    } else {
+      const type = mediaType(getHeader(req, 'content-type'));
+      if (type !== 'application/sdp') return tx.respond(415, 'Unsupported Media Type', { headers: [['accept', 'application/sdp']] });
+      const result = this.negotiation.answer(req.body);
+      if (!result.ok) {
+        log.warn({ reason: result.reason }, 're-INVITE refused (488): the session stays as it was');
+        return tx.respond(488, 'Not Acceptable Here', { headers: [['warning', '305 callpay "Incompatible media format"']] });
+      }
+      body = result.answer;
+      media = result.media;
+      log.info({ direction: result.direction, codec: media.codec, send: media.send }, 're-INVITE answered');
+    }
     const contact = getHeader(req, 'contact');
     const target = contact === undefined ? null : parseNameAddr(contact);
-    if (target) this.hop = nextHop(this.init.routeSet, target.uri, this.init.fallbackDest); // target refresh (§12.2)
+    if (target) {
+      this.hop = nextHop(this.init.routeSet, target.uri, this.init.fallbackDest); // target refresh (§12.2)
+      this.trusted = this.trust();
+    }
     tx.respond(200, 'OK', {
-      headers: [['contact', contactHeader(this.init.core.local)], ['allow', ALLOW], ['content-type', 'application/sdp']],
-      body: this.init.localSdp,
+      headers: [['contact', contactHeader(core.local)], ['allow', ALLOW], ['content-type', 'application/sdp']],
+      body,
     });
-    this.init.log.info('re-INVITE answered with the current media');
-    const offer = req.body.length > 0 ? req.body : null;
-    for (const cb of this.reinviteHandlers) this.safely(() => cb(offer));
+    if (media) this.updated(media);
+  }
+
+  private updated(media: SessionMedia): void {
+    for (const cb of this.updateHandlers) this.safely(() => cb({ ...media }));
   }
 
   onDtmfInfo(cb: (digit: Digit, durationMs: number | null) => void): void {
@@ -232,7 +310,7 @@ export class SipDialog implements Dialog, DialogRoute {
     else this.byeHandlers.push(cb);
   }
 
-  onReinvite(cb: (remoteSdp: string | null) => void): void {
-    this.reinviteHandlers.push(cb);
+  onSessionUpdate(cb: (media: SessionMedia) => void): void {
+    this.updateHandlers.push(cb);
   }
 }

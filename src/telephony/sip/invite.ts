@@ -214,6 +214,7 @@ export class InviteAttempt {
     const known = this.forks.get(toTag);
     if (known) return known.sendAck(); // a retransmitted 2xx: our ACK was lost (§13.2.2.4)
     const contact = getHeader(res, 'contact');
+    const media = parseAnswer(res.body);
     const dialog = new SipDialog({
       core: this.ctx.core,
       log: this.log,
@@ -228,6 +229,7 @@ export class InviteAttempt {
       fallbackDest: this.dest,
       localSdp: this.req.sdpOffer,
       remoteSdp: res.body,
+      media: media.ok ? { codec: media.codec, payloadType: media.payloadType, telephoneEventPt: media.telephoneEventPt, remoteHost: media.remoteHost, remotePort: media.remotePort, send: media.send } : null,
       inviteAuth: this.authHeaders,
       digest: this.digest,
     });
@@ -240,7 +242,6 @@ export class InviteAttempt {
       if (this.givenUp) this.finish({ ...this.givenUp, sipStatus: res.status });
       return;
     }
-    const media = parseAnswer(res.body);
     if (!media.ok) {
       this.log.warn({ reason: media.reason }, 'answered with unusable SDP: ACK then BYE');
       void dialog.bye();

@@ -15,12 +15,25 @@ export interface OfferOptions {
   telephoneEventPt?: number;
   /** o= session id; random when omitted. */
   sessionId?: number;
+  /** o= session version; 1 when omitted (RFC 3264 §8: +1 for each changed SDP of the session). */
+  sessionVersion?: number;
 }
 
 export type Codec = 'PCMU' | 'PCMA';
 
+export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
 export type SdpAnswer =
-  | { ok: true; codec: Codec; payloadType: number; telephoneEventPt: number | null; remoteHost: string; remotePort: number }
+  | {
+      ok: true;
+      codec: Codec;
+      payloadType: number;
+      telephoneEventPt: number | null;
+      remoteHost: string;
+      remotePort: number;
+      /** Whether we may send: false when the phone's answer is sendonly or inactive (RFC 3264 §6.1). */
+      send: boolean;
+    }
   | { ok: false; reason: string };
 
 export function buildOffer(opts: OfferOptions): string {
@@ -28,7 +41,7 @@ export function buildOffer(opts: OfferOptions): string {
   const ipVer = isIP(opts.host) === 6 ? 6 : 4;
   return sdpTransform.write({
     version: 0,
-    origin: { username: 'callpay', sessionId: opts.sessionId ?? randomInt(1, 2 ** 47), sessionVersion: 1, netType: 'IN', ipVer, address: opts.host },
+    origin: { username: 'callpay', sessionId: opts.sessionId ?? randomInt(1, 2 ** 47), sessionVersion: opts.sessionVersion ?? 1, netType: 'IN', ipVer, address: opts.host },
     name: 'callpay',
     connection: { version: ipVer, ip: opts.host },
     timing: { start: 0, stop: 0 },
@@ -52,7 +65,31 @@ export function buildOffer(opts: OfferOptions): string {
 }
 
 const STATIC: Record<number, Codec> = { 0: 'PCMU', 8: 'PCMA' };
-const MAX_SDP_BYTES = 16_384;
+export const MAX_SDP_BYTES = 16_384;
+const DIRECTIONS = new Set<string>(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
+
+/** A media section's direction: its own attribute, else the session's, else sendrecv (RFC 3264 §5.1). */
+export function directionOf(media: { direction?: string }, session: { direction?: string }): Direction {
+  const d = media.direction ?? session.direction;
+  return d !== undefined && DIRECTIONS.has(d) ? (d as Direction) : 'sendrecv';
+}
+
+/** The payload types of an m= line (sdp-transform turns a single one into a number despite its typings). */
+export function payloadTypes(media: { payloads?: string | number }): number[] {
+  return String(media.payloads ?? '').split(/\s+/).filter((p) => /^\d{1,3}$/.test(p)).map(Number);
+}
+
+/** PCMU or PCMA at 8 kHz behind a payload type, by its rtpmap or, without one, the static assignment. */
+export function g711Of(pt: number, rtpmap: ReadonlyMap<number, { codec: string; rate?: number }>): Codec | null {
+  const map = rtpmap.get(pt);
+  const name = map ? String(map.codec).toUpperCase() : STATIC[pt];
+  return (name === 'PCMU' || name === 'PCMA') && (!map || map.rate === 8000) ? name : null;
+}
+
+export function isTelephoneEvent(pt: number, rtpmap: ReadonlyMap<number, { codec: string; rate?: number }>): boolean {
+  const map = rtpmap.get(pt);
+  return map !== undefined && String(map.codec).toLowerCase() === 'telephone-event' && map.rate === 8000;
+}
 
 function fail(reason: string): SdpAnswer {
   return { ok: false, reason };
@@ -76,26 +113,22 @@ function readAnswer(sdp: string): SdpAnswer {
   if (!/^RTP\/AVPF?$/i.test(audio.protocol)) return fail('SDP answer without a usable codec');
   if (!Number.isInteger(audio.port) || audio.port > 65535) return fail('SDP answer without a usable port');
 
-  // sdp-transform turns a single payload type into a number despite its typings.
-  const payloads = String(audio.payloads ?? '').split(/\s+/).filter((p) => /^\d{1,3}$/.test(p)).map(Number);
+  const payloads = payloadTypes(audio);
   const rtpmap = new Map((audio.rtp ?? []).map((r) => [r.payload, r] as const));
   let chosen: { codec: Codec; payloadType: number } | null = null;
   for (const pt of payloads) {
-    const map = rtpmap.get(pt);
-    const name = map ? String(map.codec).toUpperCase() : STATIC[pt];
-    if ((name === 'PCMU' || name === 'PCMA') && (!map || map.rate === 8000)) {
-      chosen = { codec: name, payloadType: pt };
+    const codec = g711Of(pt, rtpmap);
+    if (codec) {
+      chosen = { codec, payloadType: pt };
       break;
     }
   }
   if (!chosen) return fail('SDP answer without a usable codec');
-
-  const te = payloads.find((pt) => {
-    const map = rtpmap.get(pt);
-    return map !== undefined && String(map.codec).toLowerCase() === 'telephone-event' && map.rate === 8000;
-  });
+  const te = payloads.find((pt) => isTelephoneEvent(pt, rtpmap));
 
   const ip = audio.connection?.ip ?? session.connection?.ip ?? '';
   if (isIP(ip) === 0 || ip === '0.0.0.0' || ip === '::') return fail('SDP answer without a usable address');
-  return { ok: true, ...chosen, telephoneEventPt: te ?? null, remoteHost: ip, remotePort: audio.port };
+  const direction = directionOf(audio, session);
+  const send = direction === 'sendrecv' || direction === 'recvonly';
+  return { ok: true, ...chosen, telephoneEventPt: te ?? null, remoteHost: ip, remotePort: audio.port, send };
 }

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { formatVia, type HostPort } from './headers.js';
 import { getHeader, getHeaders, headerList, serialize, type Header, type IncomingRequest, type SipResponse } from './message.js';
@@ -5,8 +6,13 @@ import type { Send, Timers } from './transactions.js';
 
 /**
  * Server transactions for the requests a phone sends us in a dialog (RFC 3261 §17.2): answers are
- * kept so a retransmitted request gets the same answer again, a 2xx to a (re-)INVITE is retransmitted
- * until its ACK arrives (§13.3.1.4), and ACKs are absorbed here.
+ * kept so a retransmitted request gets the same answer again, a final answer to a (re-)INVITE is
+ * retransmitted until its ACK arrives (§13.3.1.4, timer G), and ACKs are absorbed here.
+ *
+ * Only requests of a dialog, from the source it trusts, get a transaction (and memory). Everything
+ * else, out-of-dialog probes, strangers' dialogs and refused sources, is answered statelessly
+ * (§8.2.7): a flood of unsolicited datagrams leaves nothing behind, and a retransmission of one of
+ * them simply gets a fresh answer.
  */
 
 export interface ResponseOptions {
@@ -17,6 +23,8 @@ export interface ResponseOptions {
 
 export interface ServerTransaction {
   readonly request: IncomingRequest;
+  /** Where the datagram came from. */
+  readonly source: HostPort;
   respond(status: number, reason: string, opts?: ResponseOptions): void;
 }
 
@@ -66,8 +74,9 @@ export function buildResponse(req: IncomingRequest, source: HostPort, status: nu
 
 export class ServerTransactions {
   private readonly entries = new Map<string, Entry>();
-  /** 2xx answers to INVITEs awaiting their ACK, by Call-ID and CSeq number. */
+  /** Final answers to INVITEs awaiting their ACK, by Call-ID and CSeq number. */
   private readonly awaitingAck = new Map<string, NodeJS.Timeout>();
+  private readonly tagSecret = randomBytes(16);
 
   constructor(
     private readonly send: Send,
@@ -75,9 +84,9 @@ export class ServerTransactions {
     private readonly log: Logger,
   ) {}
 
-  private static key(req: IncomingRequest): string {
+  private static key(req: IncomingRequest, as?: string): string {
     const { via, callId, cseq, from } = req.core;
-    const method = req.method === 'ACK' ? 'INVITE' : req.method;
+    const method = as ?? (req.method === 'ACK' ? 'INVITE' : req.method);
     // RFC 2543 peers have no magic-cookie branch: fall back to the dialog and CSeq (§17.2.3).
     // The CSeq number is in the key too: a retransmission repeats it, while some peers (sipp loops among
     // them) reuse one branch for successive requests, which must not be answered as retransmissions.
@@ -85,29 +94,39 @@ export class ServerTransactions {
     return `${callId}|${from.tag ?? ''}|${cseq.seq}|${method}|${via.host}:${via.port ?? ''}`;
   }
 
-  /** A new transaction, or null when the request was a retransmission or an ACK (handled here). */
-  receive(req: IncomingRequest, source: HostPort): ServerTransaction | null {
-    if (req.method === 'ACK') {
-      const ackKey = `${req.core.callId}|${req.core.cseq.seq}`;
-      const timer = this.awaitingAck.get(ackKey);
-      if (timer) {
-        clearTimeout(timer);
-        this.awaitingAck.delete(ackKey);
-      }
-      return null;
+  /** An ACK: stops the retransmission of the final answer it acknowledges, if any. */
+  ack(req: IncomingRequest): void {
+    const ackKey = `${req.core.callId}|${req.core.cseq.seq}`;
+    const timer = this.awaitingAck.get(ackKey);
+    if (timer) {
+      clearTimeout(timer);
+      this.awaitingAck.delete(ackKey);
     }
+  }
+
+  /** True when `req` repeats a request already answered: the answer has been sent again. */
+  retransmission(req: IncomingRequest): boolean {
+    const existing = this.entries.get(ServerTransactions.key(req));
+    if (!existing) return false;
+    if (existing.last) this.send(existing.last, existing.dest);
+    this.log.debug({ method: req.method }, 'retransmitted request answered again');
+    return true;
+  }
+
+  /** Whether a CANCEL matches an INVITE transaction of ours (§9.2: same branch, sent-by and CSeq number). */
+  hasInvite(cancel: IncomingRequest): boolean {
+    return this.entries.has(ServerTransactions.key(cancel, 'INVITE'));
+  }
+
+  /** A new transaction for a request of a dialog (not a retransmission, not an ACK). */
+  begin(req: IncomingRequest, source: HostPort): ServerTransaction {
     const key = ServerTransactions.key(req);
-    const existing = this.entries.get(key);
-    if (existing) {
-      if (existing.last) this.send(existing.last, existing.dest);
-      this.log.debug({ method: req.method }, 'retransmitted request answered again');
-      return null;
-    }
     const entry: Entry = { last: null, dest: responseDestination(req, source), expiry: null };
     // Bounded memory under a request flood: past the cap, answers are simply not kept for retransmissions.
     if (this.entries.size < MAX_ENTRIES) this.entries.set(key, entry);
     return {
       request: req,
+      source,
       respond: (status, reason, opts) => {
         const data = serialize(buildResponse(req, source, status, reason, opts));
         entry.last = data;
@@ -116,9 +135,27 @@ export class ServerTransactions {
         if (entry.expiry) clearTimeout(entry.expiry);
         // Timer J / the INVITE equivalent: long enough to absorb every retransmission.
         entry.expiry = setTimeout(() => this.entries.delete(key), 64 * this.timers.t1);
-        if (req.method === 'INVITE' && status < 300) this.retransmitUntilAck(req, data, entry.dest);
+        if (req.method === 'INVITE') this.retransmitUntilAck(req, data, entry.dest);
       },
     };
+  }
+
+  /**
+   * The To tag of a stateless answer: the same for every retransmission of a request (§8.2.6.2), yet
+   * nothing is stored; a keyed hash of what identifies the request, under a secret of this UA.
+   */
+  statelessTag(req: IncomingRequest): string {
+    const { callId, from, via, cseq } = req.core;
+    return createHmac('sha256', this.tagSecret).update(`${callId}|${from.tag ?? ''}|${via.branch ?? ''}|${cseq.seq}`).digest('hex').slice(0, 16);
+  }
+
+  /**
+   * Answers without keeping anything. `toSource` sends the answer to the datagram's source whatever its
+   * Via says: a refused request must not make us send to a third party named in its headers.
+   */
+  stateless(req: IncomingRequest, source: HostPort, status: number, reason: string, opts: ResponseOptions & { toSource?: boolean } = {}): void {
+    const dest = opts.toSource ? source : responseDestination(req, source);
+    this.send(serialize(buildResponse(req, source, status, reason, opts)), dest);
   }
 
   private retransmitUntilAck(req: IncomingRequest, data: string, dest: HostPort): void {
@@ -128,7 +165,7 @@ export class ServerTransactions {
     const fire = () => {
       if (Date.now() - started >= 64 * this.timers.t1) {
         this.awaitingAck.delete(ackKey);
-        this.log.warn({ cseq: req.core.cseq.seq }, 'no ACK for our 2xx to a re-INVITE');
+        this.log.warn({ cseq: req.core.cseq.seq }, 'no ACK for our final answer to a re-INVITE');
         return;
       }
       this.send(data, dest);

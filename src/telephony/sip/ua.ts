@@ -1,11 +1,11 @@
 import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import type { Logger } from '../../log.js';
-import { ALLOW, dialogKey, newTag, type SipCore } from './core.js';
+import { ALLOW, dialogKey, type DialogRoute, type SipCore } from './core.js';
 import type { HostPort } from './headers.js';
 import { InviteAttempt, type InviteRequest, type InviteResult } from './invite.js';
 import type { IncomingRequest } from './message.js';
-import { ServerTransactions, type ServerTransaction } from './server-transactions.js';
+import { ServerTransactions } from './server-transactions.js';
 import { ClientTransactions, DEFAULT_TIMERS, type Timers } from './transactions.js';
 import { openUdpTransport } from './transport.js';
 
@@ -23,6 +23,11 @@ export interface SipUserAgentOptions {
   advertisedHost?: string;
   /** "host:port" (config `telephony.sip.outboundProxy`) where INVITEs go; null = the request-URI's host. */
   outboundProxy: string | null;
+  /**
+   * "host:port" entries (config `telephony.sip.trustedSources`): more addresses a call's requests may
+   * come from, besides where the call's own requests go and the outbound proxy (trunks with several).
+   */
+  trustedSources?: readonly string[];
   /** T1/T2/T4; small values make tests fast. */
   timers?: Partial<Timers>;
   log: Logger;
@@ -58,6 +63,11 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
   const log = opts.log;
   const outboundProxy = opts.outboundProxy === null ? null : parseHostPort(opts.outboundProxy);
   if (opts.outboundProxy !== null && !outboundProxy) throw new Error(`outboundProxy must be "host:port", got ${JSON.stringify(opts.outboundProxy)}`);
+  const extraSources = (opts.trustedSources ?? []).map((value) => {
+    const hp = parseHostPort(value);
+    if (!hp) throw new Error(`trustedSources entries must be "host:port", got ${JSON.stringify(value)}`);
+    return hp;
+  });
   const timers: Timers = { ...DEFAULT_TIMERS, ...opts.timers };
   const transport = await openUdpTransport({ host: opts.bindHost, port: opts.bindPort, log });
   const send = transport.send.bind(transport);
@@ -65,22 +75,41 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
   const server = new ServerTransactions(send, timers, log);
   const core: SipCore = {
     client,
+    server,
     send,
     local: { host: advertisedHost(opts), port: transport.local.port },
     timers,
     userAgent: opts.userAgent ?? 'callpay',
     dialogs: new Map(),
+    trustedSources: [...(outboundProxy ? [outboundProxy] : []), ...extraSources],
   };
   const pending = new Set<InviteAttempt>();
   let closed = false;
 
-  function outOfDialog(tx: ServerTransaction, req: IncomingRequest): void {
+  /** No dialog of ours: answered statelessly, so unsolicited traffic costs no memory (§8.2.7). */
+  function outOfDialog(req: IncomingRequest, source: HostPort): void {
+    if (req.method === 'ACK') return; // for a 603 of ours, or for nothing: never answered
+    const toTag = server.statelessTag(req);
     if (req.method === 'OPTIONS' && !req.core.to.tag) {
       // Trunks and SBCs probe with OPTIONS: answering keeps us marked as alive.
-      return tx.respond(200, 'OK', { toTag: newTag(), headers: [['allow', ALLOW], ['accept', 'application/sdp']] });
+      return server.stateless(req, source, 200, 'OK', { toTag, headers: [['allow', ALLOW], ['accept', 'application/sdp']] });
     }
-    if (req.method === 'INVITE' && !req.core.to.tag) return tx.respond(603, 'Decline', { toTag: newTag() });
-    tx.respond(481, 'Call/Transaction Does Not Exist', { toTag: newTag() });
+    if (req.method === 'INVITE' && !req.core.to.tag) return server.stateless(req, source, 603, 'Decline', { toTag });
+    server.stateless(req, source, 481, 'Call/Transaction Does Not Exist', { toTag });
+  }
+
+  function inDialog(dialog: DialogRoute, req: IncomingRequest, source: HostPort): void {
+    if (!dialog.admits(req, source)) {
+      // A forged or stray request: refused where it came from, nothing of the call touched (issue 10).
+      if (req.method !== 'ACK') server.stateless(req, source, 403, 'Forbidden', { toSource: true });
+      return;
+    }
+    if (req.method === 'ACK') {
+      server.ack(req);
+      return dialog.handleAck(req);
+    }
+    if (server.retransmission(req)) return;
+    dialog.handleRequest(server.begin(req, source));
   }
 
   transport.onMessage((msg, source) => {
@@ -88,11 +117,11 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
       if (!client.receive(msg)) log.debug({ sipStatus: msg.status, method: msg.core.cseq.method, source }, 'response for no known transaction dropped');
       return;
     }
-    const tx = server.receive(msg, source);
-    if (!tx) return;
     const dialog = core.dialogs.get(dialogKey(msg.core.callId, msg.core.to.tag ?? '', msg.core.from.tag ?? ''));
-    if (dialog) dialog.handleRequest(tx);
-    else outOfDialog(tx, msg);
+    if (dialog) return inDialog(dialog, msg, source);
+    // A dialog that just ended still answers retransmissions of its last requests (a BYE's 200).
+    if (msg.method !== 'ACK' && server.retransmission(msg)) return;
+    outOfDialog(msg, source);
   });
 
   return {
