@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
+import { enrolPrepaid, eventually, startCallingWorld, startWorld, type TestWorld } from './helpers/daemon.js';
 import { parseSipTrace, startSipp, type Sipp } from './helpers/sipp.js';
-import { freeRtpPortRange } from './helpers/rtp-phone.js';
 import type { AuthorizationRequest, CallOutcome } from '../src/payments/ports.js';
 
 /**
@@ -32,16 +31,11 @@ describe('call caps count every dial', { timeout: 90_000 }, () => {
 
   it('a busy phone with retries and two merchants gets at most the cap of INVITEs', async () => {
     sipp = await startSipp({ scenario: 'busy', calls: 12, timeoutMs: 60_000 });
-    const rtp = await freeRtpPortRange(8);
-    w = await startWorld({
-      CALLPAY_TELEPHONY_SIP_BIND_PORT: '0',
-      CALLPAY_TELEPHONY_SIP_REQUEST_URI: `sip:{number}@127.0.0.1:${sipp.port}`,
-      CALLPAY_TELEPHONY_RTP_PORT_MIN: String(rtp.portMin),
-      CALLPAY_TELEPHONY_RTP_PORT_MAX: String(rtp.portMax),
+    w = await startCallingWorld(sipp.port, {
       CALLPAY_IVR_RETRY_ATTEMPTS: '2',
       CALLPAY_IVR_RETRY_DELAY_MS: '0',
       CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '4',
-    }, { configuredEngine: true });
+    });
     await enrolPrepaid(w, 'alice', '1000');
     // Four payments at once from two merchants: without the cap, 4 × 3 attempts = 12 INVITEs.
     const created = await Promise.all([pay(w, 'alice'), pay(w, 'alice', w.otherApiKey), pay(w, 'alice'), pay(w, 'alice', w.otherApiKey)]);

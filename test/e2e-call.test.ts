@@ -2,10 +2,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
+import { enrolPrepaid, eventually, startCallingWorld, type TestWorld } from './helpers/daemon.js';
 import { startSipp, type Sipp } from './helpers/sipp.js';
 import { writeDtmfPcap } from './helpers/pcap.js';
-import { freeRtpPortRange, openRtpPhone } from './helpers/rtp-phone.js';
+import { openRtpPhone } from './helpers/rtp-phone.js';
 import { startReceiver } from './helpers/receiver.js';
 import { verifySignature } from '../src/notify/signature.js';
 import { loadPromptSet, SHIPPED_PROMPTS_DIR } from '../src/ivr/prompts.js';
@@ -34,18 +34,13 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
   });
 
   async function world(phone: Sipp, env: Record<string, string> = {}): Promise<TestWorld> {
-    const rtp = await freeRtpPortRange(8);
-    w = await startWorld({
-      CALLPAY_TELEPHONY_SIP_BIND_PORT: '0',
-      CALLPAY_TELEPHONY_SIP_REQUEST_URI: `sip:{number}@127.0.0.1:${phone.port}`,
-      CALLPAY_TELEPHONY_RTP_PORT_MIN: String(rtp.portMin),
-      CALLPAY_TELEPHONY_RTP_PORT_MAX: String(rtp.portMax),
+    w = await startCallingWorld(phone.port, {
       CALLPAY_TELEPHONY_SIP_RING_TIMEOUT_MS: '5000',
       CALLPAY_IVR_RETRY_DELAY_MS: '300',
       CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '2000',
       CALLPAY_IVR_INTER_DIGIT_TIMEOUT_MS: '2000',
       ...env,
-    }, { configuredEngine: true });
+    });
     return w;
   }
 

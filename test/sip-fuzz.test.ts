@@ -5,8 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseMessage } from '../src/telephony/sip/message.js';
-import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
-import { freeRtpPortRange } from './helpers/rtp-phone.js';
+import { enrolPrepaid, eventually, startCallingWorld, type TestWorld } from './helpers/daemon.js';
 import { RtpEndpoint } from './helpers/rtp-socket.js';
 import { Fuzzer, type LiveDialog } from './helpers/sip-fuzz.js';
 import { parseSipTrace, startSipp, type Sipp } from './helpers/sipp.js';
@@ -200,16 +199,11 @@ describe('SIP/RTP fuzz during live calls', () => {
     phoneRtp = await RtpEndpoint.open(0x7e1e);
     fuzz = await FuzzSocket.open();
     sipp = await startSipp({ scenario: 'answer-capture', vars: { rtp_port: String(phoneRtp.port) }, calls: FUZZ_CALLS + 1, timeoutMs: (FUZZ_CALLS + 1) * 60_000 });
-    const rtp = await freeRtpPortRange(8);
-    w = await startWorld({
-      CALLPAY_TELEPHONY_SIP_BIND_PORT: '0',
-      CALLPAY_TELEPHONY_SIP_REQUEST_URI: `sip:{number}@127.0.0.1:${sipp.port}`,
-      CALLPAY_TELEPHONY_RTP_PORT_MIN: String(rtp.portMin),
-      CALLPAY_TELEPHONY_RTP_PORT_MAX: String(rtp.portMax),
+    w = await startCallingWorld(sipp.port, {
       CALLPAY_TELEPHONY_SIP_RING_TIMEOUT_MS: '5000',
       CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '60000',
       CALLPAY_IVR_INTER_DIGIT_TIMEOUT_MS: '5000',
-    }, { configuredEngine: true });
+    });
     const t = w;
     await enrolPrepaid(t, 'alice', '100000');
 

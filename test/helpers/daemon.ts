@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { runCli, tempDir } from './cli.js';
+import { freeRtpPortRange } from './rtp-phone.js';
 import { openContext, type AppContext } from '../../src/wiring/context.js';
 import { startDaemon, type Daemon } from '../../src/wiring/daemon.js';
 import type { AuthorizationRequest, CallAuthorizer, CallOutcome } from '../../src/payments/ports.js';
@@ -106,3 +107,18 @@ export async function enrolPrepaid(w: TestWorld, login: string, balance: string,
 
 /** Waits until `check` passes (bounded), for work that finishes after the HTTP reply. */
 export { eventually } from './wait.js';
+
+/**
+ * A world whose daemon places real calls with the embedded engine (SIP on a free port, RTP on a
+ * checked free range) to the phone listening on `phonePort` of 127.0.0.1 (sipp, usually).
+ */
+export async function startCallingWorld(phonePort: number, env: Record<string, string> = {}): Promise<TestWorld> {
+  const rtp = await freeRtpPortRange(8);
+  return startWorld({
+    CALLPAY_TELEPHONY_SIP_BIND_PORT: '0',
+    CALLPAY_TELEPHONY_SIP_REQUEST_URI: `sip:{number}@127.0.0.1:${phonePort}`,
+    CALLPAY_TELEPHONY_RTP_PORT_MIN: String(rtp.portMin),
+    CALLPAY_TELEPHONY_RTP_PORT_MAX: String(rtp.portMax),
+    ...env,
+  }, { configuredEngine: true });
+}

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import sdpTransform, { type MediaDescription, type SessionDescription } from 'sdp-transform';
-import { buildOffer, directionOf, g711Of, isTelephoneEvent, MAX_SDP_BYTES, parseAnswer, payloadTypes, type Codec, type Direction } from './sdp.js';
+import { buildOffer, directionOf, g711Of, isTelephoneEvent, MAX_SDP_BYTES, parseAnswer, payloadTypes, type Codec, type Direction, type SessionMedia } from './sdp.js';
+
+export type { SessionMedia };
 
 /**
  * The offer/answer state of one call after it is answered (RFC 3264 §8, RFC 6337): the phone may
@@ -18,20 +20,6 @@ import { buildOffer, directionOf, g711Of, isTelephoneEvent, MAX_SDP_BYTES, parse
  * - o= line (§8): same user name, session id and address as our previous SDP; the version goes up by
  *   one when the SDP changes and stays when it does not.
  */
-
-/** What media should do now. */
-export interface SessionMedia {
-  codec: Codec;
-  /** Payload type we send `codec` with. */
-  payloadType: number;
-  /** telephone-event's payload type, null when not negotiated (DTMF by SIP INFO only). */
-  telephoneEventPt: number | null;
-  /** Where RTP goes, and the only source RTP is taken from. */
-  remoteHost: string;
-  remotePort: number;
-  /** False while the phone holds the call (or asked for inactive): no RTP is sent. */
-  send: boolean;
-}
 
 export type OfferOutcome =
   | { ok: true; answer: string; media: SessionMedia; direction: Direction }

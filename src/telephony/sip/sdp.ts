@@ -23,18 +23,21 @@ export type Codec = 'PCMU' | 'PCMA';
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
-export type SdpAnswer =
-  | {
-      ok: true;
-      codec: Codec;
-      payloadType: number;
-      telephoneEventPt: number | null;
-      remoteHost: string;
-      remotePort: number;
-      /** Whether we may send: false when the phone's answer is sendonly or inactive (RFC 3264 §6.1). */
-      send: boolean;
-    }
-  | { ok: false; reason: string };
+/** What media should do now: the codec, where RTP goes (and is taken from), and whether to send. */
+export interface SessionMedia {
+  codec: Codec;
+  /** Payload type we send `codec` with. */
+  payloadType: number;
+  /** telephone-event's payload type, null when not negotiated (DTMF by SIP INFO only). */
+  telephoneEventPt: number | null;
+  /** Where RTP goes, and the only source RTP is taken from. */
+  remoteHost: string;
+  remotePort: number;
+  /** False while the phone holds the call or answered sendonly/inactive (RFC 3264 §6.1): no RTP is sent. */
+  send: boolean;
+}
+
+export type SdpAnswer = ({ ok: true } & SessionMedia) | { ok: false; reason: string };
 
 export function buildOffer(opts: OfferOptions): string {
   const te = opts.telephoneEventPt ?? 101;
