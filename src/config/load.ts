@@ -74,6 +74,8 @@ export function loadConfig(opts: LoadConfigOptions): Config {
   if (!result.success) throw issueError(result.error.issues[0]!, merged, origins);
   const config = result.data;
   for (const key of PATH_KEYS) config[key] = resolve(originOf(key, origins).baseDir, config[key]);
+  const fs = config.telephony.freeswitch;
+  if (fs.passwordFile !== null) fs.passwordFile = resolve(originOf('telephony.freeswitch.passwordFile', origins).baseDir, fs.passwordFile);
   return config;
 }
 

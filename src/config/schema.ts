@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import * as z from 'zod';
 import { LOCALES } from '../domain/locale.js';
+import { isSafeDialTemplate } from '../telephony/freeswitch/originate.js';
 
 /**
  * The shape of callpay's configuration. Every object is strict so that a misspelt key is an error
@@ -121,7 +122,7 @@ export const configSchema = section({
      * "embedded" (SIP/RTP in-process) is the default. "simulated" places no call at all: opt-in for
      * trials, and every payment it touches is marked live = false.
      */
-    engine: oneOf(['embedded', 'simulated'] as const),
+    engine: oneOf(['embedded', 'freeswitch', 'simulated'] as const),
     sip: section({
       /** Local address and UDP port of callpay's SIP user agent. */
       bindHost: nonEmptyString(),
@@ -152,6 +153,30 @@ export const configSchema = section({
       /** Even ports in [portMin, portMax] are used for RTP. */
       portMin: intIn(1024, 65534),
       portMax: intIn(1025, 65535),
+    }),
+    /** The carrier's FreeSWITCH over its inbound event socket (telephony.engine = "freeswitch"). */
+    freeswitch: section({
+      host: nonEmptyString(),
+      port: intIn(1, 65535),
+      /** The event socket password (event_socket.conf.xml); null = read from passwordFile. Never logged. */
+      password: z.string().min(1).max(256).nullable(),
+      /** A file holding the password (first line), for secrets mounted as files; made absolute by loadConfig. */
+      passwordFile: z.string().min(1).nullable(),
+      /** Dial string template; {e164} is the enrolled number with "+", {number} without. */
+      dialString: z.string({ error: 'a FreeSWITCH dial string containing {e164} or {number}, e.g. sofia/gateway/carrier/{e164}' })
+        .refine(isSafeDialTemplate, { error: 'a FreeSWITCH dial string containing {e164} or {number}, e.g. sofia/gateway/carrier/{e164}, without , | { } [ ] ^ or spaces' }),
+      callerIdNumber: z.string().regex(/^[A-Za-z0-9+._-]{1,32}$/, { error: 'a caller ID of letters, digits and + . _ -' }),
+      /** true: ringback/early media from the far end do not count as an answer. */
+      ignoreEarlyMedia: z.boolean({ error: 'true or false' }),
+      ringTimeoutMs: intIn(5_000, 180_000),
+      /** Where FreeSWITCH finds the prompt clips; null = the same paths as callpay (one host). */
+      promptDir: z.string().min(1).nullable(),
+      /** Run start_dtmf on every answered call, for trunks that carry digits as in-band tones. */
+      inbandDtmf: z.boolean({ error: 'true or false' }),
+      /** FreeSWITCH tears down a parked channel after this long, so a call whose controller died ends. */
+      parkTimeoutSeconds: intIn(30, 3600),
+      reconnectInitialMs: intIn(50, 60_000),
+      reconnectMaxMs: intIn(100, 600_000),
     }),
     simulated: section({ outcome: oneOf(['approved', 'declined', 'wrong_pin', 'busy', 'no_answer', 'failed'] as const) }),
   }),

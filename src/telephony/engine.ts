@@ -13,6 +13,8 @@ export interface CallEngine {
   /** Dials an E.164 number (always the enrolled one) and resolves once answered or finally not. */
   dial(req: DialRequest): Promise<DialResult>;
   close(): Promise<void>;
+  /** False while the engine cannot place calls (e.g. FreeSWITCH's event socket is down): /readyz. */
+  healthy?(): boolean;
 }
 
 export interface DialRequest {

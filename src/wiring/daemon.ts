@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AppContext } from './context.js';
 import { createAuthorizer } from './engines.js';
+import type { CallEngine } from '../telephony/engine.js';
 import { STRICT_CEILINGS } from '../domain/policy.js';
 import type { Store } from '../payments/repositories.js';
 import { PaymentService, type PaymentHooks } from '../payments/service.js';
@@ -39,7 +40,8 @@ export interface DaemonOptions {
 export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Promise<Daemon> {
   const { config, store, log } = ctx;
   const { clock } = ctx;
-  const authorizer = opts.authorizer ?? (await createAuthorizer({ config, log, clock }));
+  let engine: CallEngine | undefined;
+  const authorizer = opts.authorizer ?? (await createAuthorizer({ config, log, clock, onEngine: (e) => (engine = e) }));
   const progress = new ProgressHub(clock);
   const payments = new PaymentService({
     store, clock, log, authorizer, progress,
@@ -89,7 +91,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
       pollIntervalSeconds: config.payments.pollIntervalSeconds,
       now: clock,
     },
-    ready: () => ready,
+    ready: () => ready && (engine?.healthy?.() ?? true),
     checkout: checkout.router,
   });
   const server = createServer(app);

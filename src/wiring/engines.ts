@@ -7,6 +7,7 @@ import type { CallAuthorizer } from '../payments/ports.js';
 import { createSimulatedAuthorizer } from '../payments/simulated.js';
 import type { CallEngine } from '../telephony/engine.js';
 import { createEmbeddedEngine } from '../telephony/embedded.js';
+import { createFreeswitchEngineFromConfig } from './freeswitch.js';
 import { createIvrAuthorizer } from '../ivr/authorizer.js';
 import { loadPromptSet, PromptError, SHIPPED_PROMPTS_DIR, type PromptSet } from '../ivr/prompts.js';
 import { sayAmount } from '../ivr/say/index.js';
@@ -32,6 +33,10 @@ export const ENGINES: Record<EngineName, EngineEntry> = {
     places: 'calls',
     create: ({ config, log }) => createEmbeddedEngine({ sip: config.telephony.sip, rtp: config.telephony.rtp, log }),
   },
+  freeswitch: {
+    places: 'calls',
+    create: ({ config, log }) => createFreeswitchEngineFromConfig(config, log),
+  },
   simulated: {
     places: 'nothing',
     authorizer: ({ config }) => createSimulatedAuthorizer(config.telephony.simulated.outcome),
@@ -49,11 +54,13 @@ export async function createCallEngine(d: EngineDeps): Promise<CallEngine> {
 }
 
 /** The configured engine behind the payment service's port: the IVR call script over it. */
-export async function createAuthorizer(d: EngineDeps & { clock: Clock }): Promise<CallAuthorizer> {
+export async function createAuthorizer(d: EngineDeps & { clock: Clock; onEngine?: (engine: CallEngine) => void }): Promise<CallAuthorizer> {
   const entry = ENGINES[d.config.telephony.engine];
   if (entry.places === 'nothing') return entry.authorizer(d);
   const prompts = await loadPrompts(d.config);
-  return createCallAuthorizer(d.config, await entry.create(d), prompts, d.clock);
+  const engine = await entry.create(d);
+  d.onEngine?.(engine);
+  return createCallAuthorizer(d.config, engine, prompts, d.clock);
 }
 
 /** Loads and checks every locale's prompt set at start-up: a missing clip stops the daemon, not a call. */
