@@ -128,7 +128,7 @@ describe('end to end with the FreeSWITCH engine (event-socket peer)', { timeout:
     const account = await enrolPrepaid(t, 'alice', '1000');
     const created = await pay(t, 'alice');
     const done = await finalOf(t, created.body.id);
-    expect(done.status).toBe('failed');
+    expect(done).toMatchObject({ status: 'failed', failure_code: 'interrupted' });
     expect(await t.ctx.store.ledger.available(account)).toBe(100000);
     expect(t.db.prepare("SELECT count(*) FROM transfers WHERE payment_id = ? AND kind = 'post'").pluck().get(created.body.id)).toBe(0);
     const attempts = t.db.prepare('SELECT outcome, reason FROM call_attempts WHERE payment_id = ?').all(created.body.id) as Array<{ outcome: string; reason: string }>;

@@ -22,6 +22,13 @@ describe('telephony.freeswitch configuration', () => {
     expect(c.telephony.freeswitch).toMatchObject({ host: '127.0.0.1', port: 8021, password: null, dialString: 'sofia/gateway/carrier/{e164}', promptDir: null });
   });
 
+  it('keeps an all-digit password from the environment as text, leading zeros included', () => {
+    const c = load({ CALLPAY_TELEPHONY_FREESWITCH_PASSWORD: '0071', CALLPAY_TELEPHONY_SIP_PASSWORD: '0042', CALLPAY_TELEPHONY_SIP_USERNAME: '1001' });
+    expect(c.telephony.freeswitch.password).toBe('0071');
+    expect(c.telephony.sip.password).toBe('0042');
+    expect(c.telephony.sip.username).toBe('1001');
+  });
+
   it('refuses a dial string template that could inject variables or a second destination', () => {
     for (const bad of ['sofia/gateway/carrier/{e164},user/1000', '{x=y}sofia/gateway/carrier/{e164}', 'sofia/gateway/carrier/{e164}|user/1', 'sofia/gateway/carrier', 'sofia/gateway/c arrier/{e164}']) {
       let caught: unknown;

@@ -167,15 +167,17 @@ function applyEnv(merged: JsonObject, defaults: JsonObject, env: NodeJS.ProcessE
     if (other !== undefined) throw invalid(`environment ${other} and ${name}`, 'both set, keep one', key);
     setBy.set(key, name);
     // Whole decimal digits only ("8e3", "80a" and "" stay strings, so the schema rejects them).
-    const value = envValue(raw, defaultOf.get(key));
+    const value = envValue(raw, defaultOf.get(key), key);
     setPath(merged, key, value);
     origins.set(key, { source: `environment ${name}`, baseDir: cwd });
   }
 }
 
 /** Converts an environment string to the type of the leaf's default; anything odd stays a string. */
-function envValue(raw: string, fallback: unknown): unknown {
-  const numeric = typeof fallback === 'number' || fallback === null;
+function envValue(raw: string, fallback: unknown, key: string): unknown {
+  // Credentials are text even when all digits (a numeric password keeps its leading zeros).
+  const text = /(password|username)$/i.test(key);
+  const numeric = !text && (typeof fallback === 'number' || fallback === null);
   if (numeric && /^\d+$/.test(raw)) return Number(raw);
   if (fallback === null && raw === 'null') return null;
   if (typeof fallback === 'boolean' && (raw === 'true' || raw === 'false')) return raw === 'true';

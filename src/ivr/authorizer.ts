@@ -57,8 +57,12 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
           } finally {
             await call.hangup();
           }
-          req.onAttempt(attempt, await call.ended);
+          const ended = await call.ended;
+          req.onAttempt(attempt, ended);
           if (req.signal.aborted && outcome.kind !== 'approved') return { kind: 'hung_up' };
+          // An answered call that the engine lost (not one the phone hung up): the media server or its
+          // control connection went away mid-call.
+          if (outcome.kind === 'hung_up' && ended.outcome === 'failed') return { kind: 'interrupted', reason: ended.reason ?? 'call lost' };
           return outcome;
         }
         req.onAttempt(attempt, dial.record);

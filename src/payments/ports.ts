@@ -48,7 +48,9 @@ export type CallOutcome =
   | { kind: 'rejected' }
   | { kind: 'hung_up' }
   | { kind: 'failed'; reason: string; sipStatus?: number }
-  | { kind: 'call_limit'; reason: string };
+  | { kind: 'call_limit'; reason: string }
+  /** The engine lost an answered call (its media server or control connection went away). */
+  | { kind: 'interrupted'; reason: string };
 
 /**
  * The port the payment service calls. `live` is false for any engine that does not place a real

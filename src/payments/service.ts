@@ -89,6 +89,7 @@ const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
   rejected: 'consumer_declined',
   hung_up: 'hung_up',
   failed: 'call_failed',
+  interrupted: 'interrupted',
 };
 
 const OPEN: readonly PaymentStatus[] = ['requires_consumer', 'requires_password'];
@@ -339,7 +340,10 @@ export class PaymentService implements CallSteps {
     }
     const declined = DECLINES[outcome.kind];
     const code = declined ?? FAILURES[outcome.kind] ?? 'call_failed';
-    const reason = outcome.kind === 'failed' ? `call failed: ${outcome.reason}${outcome.sipStatus ? ` (SIP ${outcome.sipStatus})` : ''}` : `call: ${outcome.kind}`;
+    const reason =
+      outcome.kind === 'failed' ? `call failed: ${outcome.reason}${outcome.sipStatus ? ` (SIP ${outcome.sipStatus})` : ''}`
+      : outcome.kind === 'interrupted' ? `call ${outcome.reason}`
+      : `call: ${outcome.kind}`;
     await store.withTransaction((tx) => this.end(tx, current, declined ? 'declined' : 'failed', code, reason));
   }
 
