@@ -1,20 +1,36 @@
 // Command-line arguments of the calls bench.
 import { MARGIN_MS, MIN_WINDOW_MS, SETTLE_MS } from './config.js';
 
-export interface Args { calls: number; rate: number; holdS: number; clients: number }
+export interface Args {
+  calls: number; rate: number; holdS: number; clients: number;
+  /** telephony.rtp.inbandDtmf of the engine under test (sipp offers telephone-event, so `auto` = off). */
+  inband: 'auto' | 'always' | 'never';
+  /** sipp echoes callpay's RTP back (-rtp_echo): the media worker then receives, and decodes, a stream per call. */
+  rtpEcho: boolean;
+}
 
 function usage(msg: string): never {
-  console.error(`bench/calls/main.ts: ${msg}\nusage: npx tsx bench/calls/main.ts [--calls 1..1000] [--rate 1..500] [--hold-s 5..600] [--clients 1..256]`);
+  console.error(`bench/calls/main.ts: ${msg}\nusage: npx tsx bench/calls/main.ts [--calls 1..1000] [--rate 1..500] [--hold-s 5..600] [--clients 1..256] [--inband auto|always|never] [--rtp-echo on|off]`);
   process.exit(2);
 }
 
 export function parseArgs(argv: string[]): Args {
-  const out: Args = { calls: 300, rate: 100, holdS: 20, clients: 32 };
+  const out: Args = { calls: 300, rate: 100, holdS: 20, clients: 32, inband: 'auto', rtpEcho: false };
   const spec = { calls: [1, 1000], rate: [1, 500], 'hold-s': [5, 600], clients: [1, 256] } as const;
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i] ?? '';
     const name = flag.replace(/^--/, '');
     const raw = argv[i + 1];
+    if (flag === '--inband') {
+      if (raw !== 'auto' && raw !== 'always' && raw !== 'never') usage(`--inband takes auto, always or never, got ${JSON.stringify(raw ?? '')}`);
+      out.inband = raw;
+      continue;
+    }
+    if (flag === '--rtp-echo') {
+      if (raw !== 'on' && raw !== 'off') usage(`--rtp-echo takes on or off, got ${JSON.stringify(raw ?? '')}`);
+      out.rtpEcho = raw === 'on';
+      continue;
+    }
     if (!flag.startsWith('--') || !(name in spec)) usage(`unknown option ${JSON.stringify(flag)}`);
     const [min, max] = spec[name as keyof typeof spec];
     if (raw === undefined || !/^[1-9]\d*$/.test(raw) || Number(raw) < min || Number(raw) > max) {

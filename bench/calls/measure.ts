@@ -73,6 +73,8 @@ export async function measureWindow(label: string, sipp: Sipp, withLoad: HttpLoa
   const t1 = performance.now();
   await sleep(winEnd - performance.now());
   const s1 = await mediaTap.stats(false);
+  // With sipp's -rtp_echo the worker also receives (and, with in-band DTMF on, analyses) the echo.
+  log(`${label}: RTP received by the media worker in the window: ${s1.received - s0.received}, digits ${s1.digits - s0.digits}`);
   const t2 = performance.now();
   const th1 = threadSched();
   const busy1 = machineBusyMs();

@@ -43,6 +43,7 @@ export async function runRound(label: string, args: Args, withLoad: HttpLoad | n
   const sipp = await startSipp({
     scenario: 'bench-answer', calls: n + 1, timeoutMs: roundLimitMs, readyTimeoutMs: 10_000,
     args: ['-l', String(n + 1)],
+    rtpEcho: args.rtpEcho,
   });
   sipps.push(sipp);
 
@@ -55,7 +56,7 @@ export async function runRound(label: string, args: Args, withLoad: HttpLoad | n
       bindHost: HOST, bindPort: 0, outboundProxy: null, requestUri: `sip:{number}@${HOST}:${sipp.port}`,
       from: `sip:callpay@${HOST}`, displayName: 'callpay bench', username: null, password: null, ringTimeoutMs: 10_000,
     },
-    rtp: { bindHost: HOST, portMin: RTP_MIN, portMax: RTP_MAX },
+    rtp: { bindHost: HOST, portMin: RTP_MIN, portMax: RTP_MAX, inbandDtmf: args.inband },
     log: engineLog,
   });
   engines.push(engine);

@@ -153,6 +153,8 @@ export const configSchema = section({
       /** Even ports in [portMin, portMax] are used for RTP. */
       portMin: intIn(1024, 65534),
       portMax: intIn(1025, 65535),
+      /** Listen for DTMF tones in the received audio: auto = when the phone negotiated no telephone-event. */
+      inbandDtmf: oneOf(['auto', 'always', 'never'] as const),
     }),
     /** The carrier's FreeSWITCH over its inbound event socket (telephony.engine = "freeswitch"). */
     freeswitch: section({

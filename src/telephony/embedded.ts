@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import type { InbandDtmfMode } from './media/inband-dtmf.js';
 import type { Call, CallEngine, CallRecord, CollectOptions, CollectResult, DialRequest, DialResult, Digit, PlayOptions, PlayResult } from './engine.js';
 import { createSipUserAgent, buildOffer, type Dialog, type DigestCredentials, type InviteResult, type SipUserAgent, type Timers } from './sip/index.js';
 import { createMediaEngine, type MediaEngine, type MediaSession } from './media/session.js';
@@ -18,7 +19,7 @@ export interface EmbeddedEngineOptions {
     /** More "host:port" signalling addresses a call's requests may come from (issue 10, D2). */
     trustedSources?: readonly string[];
   };
-  rtp: { bindHost: string; portMin: number; portMax: number };
+  rtp: { bindHost: string; portMin: number; portMax: number; inbandDtmf?: InbandDtmfMode };
   log: Logger;
   timers?: Partial<Timers>;
 }

@@ -195,7 +195,7 @@ function onesComplementSum(buffers: Buffer[]): number {
   return sum;
 }
 
-function ethernetIpv4Udp(srcIp: string, dstIp: string, srcPort: number, dstPort: number, id: number, payload: Buffer): Buffer {
+export function ethernetIpv4Udp(srcIp: string, dstIp: string, srcPort: number, dstPort: number, id: number, payload: Buffer): Buffer {
   const src = ipv4(srcIp);
   const dst = ipv4(dstIp);
   const udp = Buffer.alloc(8);
@@ -224,7 +224,7 @@ function ethernetIpv4Udp(srcIp: string, dstIp: string, srcPort: number, dstPort:
   return Buffer.concat([eth, ip, udp, payload]);
 }
 
-function pcapFile(frames: { atMs: number; frame: Buffer }[], startTime: number): Buffer {
+export function pcapFile(frames: { atMs: number; frame: Buffer }[], startTime: number): Buffer {
   const header = Buffer.alloc(24);
   header.writeUInt32LE(0xa1b2c3d4, 0); // microsecond timestamps
   header.writeUInt16LE(2, 4);

@@ -10,11 +10,13 @@ import { parentPort } from 'node:worker_threads';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { DtmfReceiver, type MediaLog } from './dtmf.js';
-import { SILENCE_BYTE, transcode, type Codec } from './g711.js';
+import { alawToLinear, SILENCE_BYTE, transcode, ulawToLinear, type Codec } from './g711.js';
+import { DigitMerger, InbandDtmfDetector, inbandDtmfEnabled, type DigitSource } from './inband-dtmf.js';
 import { IntervalHistogram } from './histogram.js';
 import { FRAME_BYTES, FRAME_MS, Pacer, Playout, type PlayJob } from './playout.js';
 import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from './protocol.js';
-import { RtpSender } from './rtp.js';
+import { parseRtp, RtpSender } from './rtp.js';
+import type { Digit } from '../engine.js';
 
 /** Frames due within this many ms are sent now: timers fire on whole milliseconds, usually late. */
 const EARLY_MS = 0.5;
@@ -45,6 +47,8 @@ interface Stream {
   sending: boolean;
   sender: RtpSender;
   receiver: DtmfReceiver;
+  /** Listens for DTMF tones in the received audio; null when off for this call. */
+  inband: InbandDtmfDetector | null;
   pacer: Pacer;
   playout: Playout;
 }
@@ -60,6 +64,8 @@ class Session {
   private lastSend = -1;
   readonly intervals = new IntervalHistogram();
   private readonly frame = new Uint8Array(FRAME_BYTES);
+  /** One key press heard both as an RFC 4733 event and as tones is one digit. */
+  private readonly merger = new DigitMerger();
   readonly log: MediaLog;
 
   constructor(
@@ -104,6 +110,7 @@ class Session {
       sending: m.send,
       sender,
       receiver,
+      inband: inbandDtmfEnabled(m.inbandDtmf, m.telephoneEventPt) ? (old?.inband ?? new InbandDtmfDetector()) : null,
       // Every stream starts on one shared 20 ms grid: all calls' frames fall due together, so the
       // worker wakes 50 times a second whatever the number of calls (not 50 per call).
       pacer: old?.pacer ?? new Pacer(Math.ceil(performance.now() / FRAME_MS) * FRAME_MS, EARLY_MS),
@@ -150,13 +157,22 @@ class Session {
     if (input.kind === 'ignored' && input.reason === 'source') return;
     this.received++;
     totals.received++;
-    if (input.kind !== 'digit') return;
+    if (input.kind === 'digit') this.deliver(input.digit, 'rfc4733');
+    else if (input.kind === 'audio' && s.inband) {
+      const parsed = parseRtp(msg);
+      if (!parsed.ok) return;
+      for (const digit of s.inband.push(linear(parsed.packet.payload, s.codec))) this.deliver(digit, 'inband');
+    }
+  }
+
+  private deliver(digit: Digit, source: DigitSource): void {
+    if (!this.merger.accept(digit, source, performance.now())) return;
     this.digits++;
     totals.digits++;
-    post({ ev: 'digit', sid: this.sid, digit: input.digit });
-    const current = s.playout.current;
+    post({ ev: 'digit', sid: this.sid, digit });
+    const current = this.stream?.playout.current;
     if (current?.bargeIn) {
-      s.playout.dropCurrent();
+      this.stream!.playout.dropCurrent();
       played(this.sid, current, 'digit');
     }
   }
@@ -210,6 +226,15 @@ class Session {
   ignoredCount(): number {
     return this.ignoredBefore + ignoredBy(this.stream?.receiver);
   }
+}
+
+/** Decodes one packet's G.711 payload into a buffer reused across packets (the detector copies it). */
+let pcm = new Int16Array(FRAME_BYTES);
+function linear(payload: Uint8Array, codec: Codec): Int16Array {
+  if (pcm.length < payload.length) pcm = new Int16Array(payload.length);
+  const f = codec === 'PCMU' ? ulawToLinear : alawToLinear;
+  for (let i = 0; i < payload.length; i++) pcm[i] = f(payload[i]!);
+  return pcm.subarray(0, payload.length);
 }
 
 function ignoredBy(receiver: DtmfReceiver | undefined): number {

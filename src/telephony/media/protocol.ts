@@ -2,6 +2,7 @@
 import type { Digit } from '../engine.js';
 import type { Codec } from './g711.js';
 import type { IntervalSummary } from './histogram.js';
+import type { InbandDtmfMode } from './inband-dtmf.js';
 
 export interface SessionStats {
   /** RTP packets sent. */
@@ -33,6 +34,8 @@ export type ToWorker =
       codec: Codec;
       payloadType: number;
       telephoneEventPt: number | null;
+      /** Whether to listen for DTMF tones in the audio (`auto`: when no telephone-event was negotiated). */
+      inbandDtmf: InbandDtmfMode;
       /** False while the peer holds the call: frames are paced and consumed but not sent. */
       send: boolean;
     }

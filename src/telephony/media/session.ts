@@ -5,6 +5,7 @@ import type { Logger } from '../../log.js';
 import type { Digit, PlayOptions, PlayResult } from '../engine.js';
 import { MediaError } from './errors.js';
 import type { Codec } from './g711.js';
+import type { InbandDtmfMode } from './inband-dtmf.js';
 import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from './protocol.js';
 import { ClipCache } from './wav.js';
 
@@ -16,6 +17,8 @@ export interface MediaEngineOptions {
   /** Even ports in [portMin, portMax] are used, one per call (RTCP is neither sent nor bound). */
   portMin: number;
   portMax: number;
+  /** Config `telephony.rtp.inbandDtmf`; `auto` by default. */
+  inbandDtmf?: InbandDtmfMode;
   log: Logger;
   /** Shared prompt cache; a private one by default. */
   clips?: ClipCache;
@@ -59,7 +62,7 @@ export interface MediaSession {
   stop(): void;
   /** A digit arrived by another path (SIP INFO): interrupt the current prompt if it allows barge-in. */
   bargeIn(): void;
-  /** RFC 4733 digits, once per key press. Returns an unsubscribe function. */
+  /** Digits from RFC 4733 events and (per `inbandDtmf`) tones in the audio, once per key press. Returns an unsubscribe function. */
   onDigit(listener: (digit: Digit) => void): () => void;
   stats(): Promise<SessionStats>;
   /** Releases the port; pending plays resolve `hung_up`. Idempotent; resolves with the final stats. */
@@ -121,6 +124,7 @@ interface SessionHooks {
  */
 export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
   const { bindHost, portMin, portMax, log } = opts;
+  const inbandDtmf = opts.inbandDtmf ?? 'auto';
   if (!Number.isSafeInteger(portMin) || !Number.isSafeInteger(portMax) || portMin < 1 || portMax > 65535) {
     throw new MediaError('config_invalid', 'RTP ports must be integers in 1..65535');
   }
@@ -306,6 +310,7 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
           codec: remote.codec,
           payloadType: remote.payloadType,
           telephoneEventPt: remote.telephoneEventPt,
+          inbandDtmf,
           send: remote.send ?? true,
         });
       },
