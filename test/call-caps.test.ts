@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { enrolPrepaid, eventually, startCallingWorld, startWorld, type TestWorld } from './helpers/daemon.js';
+import { enrolPrepaid, eventually, finalOf, startCallingWorld, startWorld, type TestWorld } from './helpers/daemon.js';
 import { parseSipTrace, startSipp, type Sipp } from './helpers/sipp.js';
 import type { AuthorizationRequest, CallOutcome } from '../src/payments/ports.js';
 
@@ -21,12 +21,6 @@ describe('call caps count every dial', { timeout: 90_000 }, () => {
   let seq = 0;
   const order = (login: string) => ({ amount: 15000, currency: 'TWD', reference: `cap-${++seq}`, description: 'Oyster omelette', return_url: 'https://shop.example/', login_account: login });
   const pay = (t: TestWorld, login: string, key = t.apiKey) => t.api('POST', '/v1/payments', { key, idem: `cap-${seq}-${Math.random()}`, body: order(login) });
-  const finalOf = (t: TestWorld, id: string, key = t.apiKey) =>
-    eventually(async () => {
-      const p = (await t.api('GET', `/v1/payments/${id}`, { key })).body as { status: string; failure_code: string | null };
-      expect(['succeeded', 'declined', 'failed']).toContain(p.status);
-      return p;
-    }, 30_000);
   const dials = (t: TestWorld) => t.db.prepare('SELECT count(*) FROM dials').pluck().get() as number;
 
   it('a busy phone with retries and two merchants gets at most the cap of INVITEs', async () => {

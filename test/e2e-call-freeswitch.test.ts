@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
+import { enrolPrepaid, eventually, finalOf, startWorld, type TestWorld } from './helpers/daemon.js';
 import { startEslPeer, type EslPeer, type NumberPlan } from './helpers/esl-peer/peer.js';
 import { tempDir } from './helpers/cli.js';
 
@@ -40,12 +40,6 @@ describe('end to end with the FreeSWITCH engine (event-socket peer)', { timeout:
 
   const pay = (t: TestWorld, login: string) =>
     t.api('POST', '/v1/payments', { idem: `e2e-fs-${Math.random()}`, body: { amount: 15000, currency: 'TWD', reference: 'e2e', description: 'Oyster omelette', return_url: 'https://shop.example/', login_account: login } });
-  const finalOf = (t: TestWorld, id: string) =>
-    eventually(async () => {
-      const p = (await t.api('GET', `/v1/payments/${id}`)).body as { status: string; failure_code: string | null };
-      expect(['succeeded', 'declined', 'failed']).toContain(p.status);
-      return p;
-    }, 30_000);
 
   it('takes a payment: PIN keyed as DTMF events, charged once, /readyz ready while the socket is up', async () => {
     const t = await world(keyed('482916#'));

@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { enrolPrepaid, eventually, startCallingWorld, type TestWorld } from './helpers/daemon.js';
+import { enrolPrepaid, eventually, finalOf, startCallingWorld, type TestWorld } from './helpers/daemon.js';
 import { startSipp, type Sipp } from './helpers/sipp.js';
 import { writeDtmfPcap } from './helpers/pcap.js';
 import { openRtpPhone } from './helpers/rtp-phone.js';
@@ -54,12 +54,6 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
 
   const pay = (t: TestWorld, login: string, key = t.apiKey) =>
     t.api('POST', '/v1/payments', { key, idem: `e2e-${Math.random()}`, body: { amount: 15000, currency: 'TWD', reference: 'e2e', description: 'Oyster omelette', return_url: 'https://shop.example/', login_account: login } });
-  const finalOf = (t: TestWorld, id: string, key = t.apiKey) =>
-    eventually(async () => {
-      const p = (await t.api('GET', `/v1/payments/${id}`, { key })).body as { status: string; failure_code: string | null };
-      expect(['succeeded', 'declined', 'failed']).toContain(p.status);
-      return p;
-    }, 30_000);
 
   it('takes a payment through a real call: PIN keyed, charged once, signed webhook delivered', async () => {
     const receiver = await startReceiver();

@@ -101,6 +101,9 @@ function liveCall(sipp: Sipp, n: number): LiveCall | null {
 }
 
 /** The fuzzer's socket: sends, and judges every answer it gets back. */
+/** Barrier OPTIONS retransmission interval (SIP's T1 is 500 ms; half keeps the barrier quick). */
+const RETRANSMIT_MS = 250;
+
 class FuzzSocket {
   readonly statuses = new Map<number, number>();
   readonly refusedByMethod = new Map<string, number>();
@@ -154,7 +157,7 @@ class FuzzSocket {
 
   /**
    * An out-of-dialog OPTIONS and its 200: the daemon has read what was sent before it. Like any SIP
-   * request over UDP it is retransmitted (every 250 ms): a burst of 64 KB datagrams fills the daemon's
+   * request over UDP it is retransmitted (every RETRANSMIT_MS): a burst of 64 KB datagrams fills the daemon's
    * socket buffer, and the kernel then drops what comes next, this OPTIONS included.
    */
   async barrier(sip: { host: string; port: number }): Promise<void> {
@@ -168,7 +171,8 @@ class FuzzSocket {
         if (Date.now() > deadline) throw new Error(`the daemon did not answer barrier ${callId} within 10 s`);
         await this.send(Buffer.from(text), sip);
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, 250)))]);
+        // Waits for the 200; only if none came does the loop send the OPTIONS again (SIP's own retransmission).
+        await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, RETRANSMIT_MS)))]);
         clearTimeout(timer);
       }
     } finally {

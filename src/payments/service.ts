@@ -6,12 +6,12 @@ import type { FailureCode, Payment, PaymentStatus, TransitionPatch } from '../do
 import { normalizeLogin, type Consumer } from '../domain/consumer.js';
 import type { Merchant } from '../domain/merchant.js';
 import type { EventType } from '../domain/event.js';
-import type { CallRecord } from '../domain/call.js';
 import type { Logger } from '../log.js';
 import type { Store, Transaction } from './repositories.js';
-import type { CallAuthorizer, CallOutcome, PinCheck } from './ports.js';
+import type { CallAuthorizer } from './ports.js';
 import type { ProgressHub } from './progress.js';
-import { CallRunner, type CallSteps, type CallSubject } from './calls.js';
+import { CallRunner } from './calls.js';
+import { PaymentCallSteps, type PaymentRules } from './call-steps.js';
 import { paymentEventData } from './view.js';
 
 export interface CreatePaymentInput {
@@ -76,22 +76,6 @@ const OUTCOME_EVENT: Partial<Record<PaymentStatus, EventType>> = {
   canceled: 'payment.canceled',
 };
 
-const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
-  call_limit: 'call_limit_exceeded',
-  declined: 'consumer_declined',
-  wrong_pin: 'wrong_pin',
-  locked: 'consumer_locked',
-  no_input: 'no_input',
-};
-const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
-  busy: 'busy',
-  no_answer: 'no_answer',
-  rejected: 'consumer_declined',
-  hung_up: 'hung_up',
-  failed: 'call_failed',
-  interrupted: 'interrupted',
-};
-
 const OPEN: readonly PaymentStatus[] = ['requires_consumer', 'requires_password'];
 
 /**
@@ -101,11 +85,12 @@ const OPEN: readonly PaymentStatus[] = ['requires_consumer', 'requires_password'
  * event in one transaction, and starts what follows (the call) once that transaction commits.
  * Slow work (the call, Argon2id) happens outside transactions.
  */
-export class PaymentService implements CallSteps {
+export class PaymentService implements PaymentRules {
   readonly calls: CallRunner;
 
   constructor(private readonly d: PaymentServiceDeps) {
-    this.calls = new CallRunner({ authorizer: d.authorizer, steps: this, progress: d.progress, log: d.log });
+    const steps = new PaymentCallSteps({ ...d, live: d.authorizer.live, rules: this });
+    this.calls = new CallRunner({ authorizer: d.authorizer, steps, progress: d.progress, log: d.log });
   }
 
   get live(): boolean {
@@ -271,83 +256,7 @@ export class PaymentService implements CallSteps {
     }
   }
 
-  // ---- The call's steps (CallSteps): every state change during a call comes through here. ----
-
-  async beginCall(paymentId: string): Promise<CallSubject | undefined> {
-    const payment = await this.d.store.payments.get(paymentId);
-    if (payment.status !== 'calling' || !payment.consumerId) return undefined;
-    const consumer = await this.d.store.consumers.get(payment.consumerId);
-    const merchant = await this.d.store.merchants.get(payment.merchantId);
-    if (!this.live) await this.d.store.payments.markNotLive(paymentId);
-    return { payment, consumer, merchant };
-  }
-
-  /**
-   * Before every dial, retries included: the caps are checked and this dial counted in one
-   * transaction, so concurrent payments cannot all slip under a cap together.
-   */
-  async mayDial(paymentId: string, attempt: number): Promise<string | null> {
-    return this.d.store.withTransaction(async (tx) => {
-      const payment = await tx.payments.get(paymentId);
-      if (payment.status !== 'calling' || !payment.consumerId) return `payment is ${payment.status}`;
-      const consumer = await tx.consumers.get(payment.consumerId);
-      const capped = await this.callCapReached(tx, payment.merchantId, consumer.id, consumer.phone);
-      if (capped) return capped;
-      await tx.dials.record({ paymentId, attempt, consumerId: consumer.id, merchantId: payment.merchantId, number: consumer.phone });
-      return null;
-    });
-  }
-
-  async recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void> {
-    await this.d.store.callRecords.recordAttempt(paymentId, attempt, record);
-  }
-
-  /** Wrong PINs count per consumer across calls; reaching the limit locks the consumer. */
-  async checkPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck> {
-    const { store } = this.d;
-    if ((await store.consumers.get(consumerId)).status !== 'active') return 'locked';
-    if (await this.d.hasher.verify(pin, await store.consumers.pinHash(consumerId))) {
-      await store.callRecords.clearPinFailures(consumerId);
-      return 'ok';
-    }
-    return store.withTransaction(async (tx) => {
-      const failures = await tx.callRecords.recordPinFailure(consumerId, paymentId, this.d.lockout.windowMs);
-      if (failures < this.d.lockout.attempts) return 'wrong';
-      const consumer = await tx.consumers.get(consumerId);
-      if (consumer.status === 'active') await tx.consumers.setStatus(consumerId, 'locked');
-      this.d.log.warn({ consumerId, paymentId, failures }, 'consumer locked after too many wrong PINs');
-      return 'locked';
-    });
-  }
-
-  /** The call's result: approval first (durably), then the charge; otherwise the payment ends. */
-  async finishCall(paymentId: string, outcome: CallOutcome, expired: boolean): Promise<void> {
-    const { store } = this.d;
-    const current = await store.payments.get(paymentId);
-    if (current.status !== 'calling') {
-      this.d.log.warn({ paymentId, status: current.status, outcome: outcome.kind }, 'call ended after the payment left the call step; outcome ignored');
-      return;
-    }
-    if (expired && outcome.kind !== 'approved') {
-      await store.withTransaction((tx) => this.end(tx, current, 'expired', null, 'expired during the call; call ended'));
-      return;
-    }
-    if (outcome.kind === 'approved') {
-      await store.payments.markAuthorized(paymentId, this.live ? 'PIN verified on the call' : 'approved by the simulated engine (no call placed, not live)');
-      this.d.hooks?.afterApproval?.(paymentId);
-      await store.withTransaction((tx) => this.charge(tx, paymentId, 'authorized by call'));
-      return;
-    }
-    const declined = DECLINES[outcome.kind];
-    const code = declined ?? FAILURES[outcome.kind] ?? 'call_failed';
-    const reason =
-      outcome.kind === 'failed' ? `call failed: ${outcome.reason}${outcome.sipStatus ? ` (SIP ${outcome.sipStatus})` : ''}`
-      : outcome.kind === 'interrupted' ? `call ${outcome.reason}`
-      : `call: ${outcome.kind}`;
-    await store.withTransaction((tx) => this.end(tx, current, declined ? 'declined' : 'failed', code, reason));
-  }
-
-  // ---- Rules shared by the steps, inside the caller's transaction. ----
+  // ---- Rules shared by the steps (and the call's steps), inside the caller's transaction. ----
 
   /**
    * The consumer is known: apply the policy and funds checks, then wait for the password, place
@@ -404,7 +313,7 @@ export class PaymentService implements CallSteps {
   }
 
   /** Posts the hold and marks success. Idempotent: a payment already charged is returned as is. */
-  private async charge(tx: Transaction, paymentId: string, reason: string, patch: TransitionPatch = {}): Promise<Payment> {
+  async charge(tx: Transaction, paymentId: string, reason: string, patch: TransitionPatch = {}): Promise<Payment> {
     const payment = await tx.payments.get(paymentId);
     if (payment.status === 'succeeded' || payment.status === 'refunded' || payment.status === 'partially_refunded') return payment;
     await tx.ledger.post(paymentId);
@@ -414,7 +323,7 @@ export class PaymentService implements CallSteps {
   }
 
   /** Ends a payment unsuccessfully: releases any hold and tells the merchant. */
-  private async end(tx: Transaction, payment: Payment, to: 'declined' | 'failed' | 'expired' | 'canceled', code: FailureCode | null, reason: string, patch: TransitionPatch = {}): Promise<Payment> {
+  async end(tx: Transaction, payment: Payment, to: 'declined' | 'failed' | 'expired' | 'canceled', code: FailureCode | null, reason: string, patch: TransitionPatch = {}): Promise<Payment> {
     await tx.ledger.void(payment.id);
     const done = await tx.payments.transition(payment.id, to, reason, { ...patch, ...(code ? { failureCode: code } : {}) });
     const type = OUTCOME_EVENT[to];
@@ -433,7 +342,7 @@ export class PaymentService implements CallSteps {
   }
 
   /** Why no further dial may be placed now, or null: every dial in the last hour counts, retries included. */
-  private async callCapReached(tx: Transaction, merchantId: string, consumerId: string, phone: string): Promise<string | null> {
+  async callCapReached(tx: Transaction, merchantId: string, consumerId: string, phone: string): Promise<string | null> {
     const since = new Date(this.d.clock().getTime() - 3_600_000);
     const caps = this.d.callCaps;
     if ((await tx.dials.countSince({ consumerId }, since)) >= caps.perConsumerPerHour) {

@@ -59,19 +59,19 @@ const WAIT_FOR_TRANSACTION_MS = 10_000;
 export class SqliteStore implements Store {
   readonly driver = 'sqlite';
   readonly db: Db;
-  readonly payments;
-  readonly consumers;
-  readonly accounts;
-  readonly merchants;
-  readonly ledger;
-  readonly events;
-  readonly deliveries;
-  readonly idempotency;
-  readonly callRecords;
-  readonly dials;
-  readonly attemptLimits;
-  readonly webhookSecrets;
-  readonly billing;
+  declare readonly payments: Repositories['payments'];
+  declare readonly consumers: Repositories['consumers'];
+  declare readonly accounts: Repositories['accounts'];
+  declare readonly merchants: Repositories['merchants'];
+  declare readonly ledger: Repositories['ledger'];
+  declare readonly events: Repositories['events'];
+  declare readonly deliveries: Repositories['deliveries'];
+  declare readonly idempotency: Repositories['idempotency'];
+  declare readonly callRecords: Repositories['callRecords'];
+  declare readonly dials: Repositories['dials'];
+  declare readonly attemptLimits: Repositories['attemptLimits'];
+  declare readonly webhookSecrets: Repositories['webhookSecrets'];
+  declare readonly billing: Repositories['billing'];
   private readonly inTx: Repositories;
   private open = false;
   private waiting: Array<() => void> = [];
@@ -96,35 +96,10 @@ export class SqliteStore implements Store {
       billing: new BillingRepository(db, accounts),
     };
     const outside: Gate = { busy: () => this.open, later: (call) => this.afterOpen(call) };
-    const inside = null;
-    this.payments = facade(sync.payments, outside);
-    this.consumers = facade(sync.consumers, outside);
-    this.accounts = facade(sync.accounts, outside);
-    this.merchants = facade(sync.merchants, outside);
-    this.ledger = facade(sync.ledger, outside);
-    this.events = facade(sync.events, outside);
-    this.deliveries = facade(sync.deliveries, outside);
-    this.idempotency = facade(sync.idempotency, outside);
-    this.callRecords = facade(sync.callRecords, outside);
-    this.dials = facade(sync.dials, outside);
-    this.attemptLimits = facade(sync.attemptLimits, outside);
-    this.webhookSecrets = facade(sync.webhookSecrets, outside);
-    this.billing = facade(sync.billing, outside);
-    this.inTx = {
-      payments: facade(sync.payments, inside),
-      consumers: facade(sync.consumers, inside),
-      accounts: facade(sync.accounts, inside),
-      merchants: facade(sync.merchants, inside),
-      ledger: facade(sync.ledger, inside),
-      events: facade(sync.events, inside),
-      deliveries: facade(sync.deliveries, inside),
-      idempotency: facade(sync.idempotency, inside),
-      callRecords: facade(sync.callRecords, inside),
-      dials: facade(sync.dials, inside),
-      attemptLimits: facade(sync.attemptLimits, inside),
-      webhookSecrets: facade(sync.webhookSecrets, inside),
-      billing: facade(sync.billing, inside),
-    };
+    // Checked here: each repository's async facade must satisfy the application's port.
+    const root: Repositories = facades(sync, outside);
+    Object.assign(this, root);
+    this.inTx = facades(sync, null);
   }
 
   /** BEGIN IMMEDIATE: the write lock is taken up front, so two processes never deadlock upgrading. */
@@ -213,6 +188,13 @@ export function openSqliteStore(o: SqliteStoreOptions): SqliteStore {
 }
 
 type Async<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never };
+
+/** Every repository behind its async facade. */
+function facades(sync: SyncRepositories, gate: Gate | null): { [K in keyof SyncRepositories]: Async<SyncRepositories[K]> } {
+  const out: Record<string, unknown> = {};
+  for (const [name, repo] of Object.entries(sync)) out[name] = facade(repo as object, gate);
+  return out as { [K in keyof SyncRepositories]: Async<SyncRepositories[K]> };
+}
 
 /** Holds statements back while a transaction they are not part of is open. */
 interface Gate {

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import Database from 'better-sqlite3';
 import { runCli, tempDir } from './cli.js';
 import { freeRtpPortRange } from './rtp-phone.js';
@@ -106,7 +107,8 @@ export async function enrolPrepaid(w: TestWorld, login: string, balance: string,
 }
 
 /** Waits until `check` passes (bounded), for work that finishes after the HTTP reply. */
-export { eventually } from './wait.js';
+import { eventually } from './wait.js';
+export { eventually };
 
 /**
  * A world whose daemon places real calls with the embedded engine (SIP on a free port, RTP on a
@@ -121,4 +123,13 @@ export async function startCallingWorld(phonePort: number, env: Record<string, s
     CALLPAY_TELEPHONY_RTP_PORT_MAX: String(rtp.portMax),
     ...env,
   }, { configuredEngine: true });
+}
+
+/** Waits (bounded) until a payment has ended after its call, and returns its status and failure code. */
+export function finalOf(t: TestWorld, id: string, key = t.apiKey): Promise<{ status: string; failure_code: string | null }> {
+  return eventually(async () => {
+    const p = (await t.api('GET', `/v1/payments/${id}`, { key })).body as { status: string; failure_code: string | null };
+    expect(['succeeded', 'declined', 'failed']).toContain(p.status);
+    return p;
+  }, 30_000);
 }

@@ -77,11 +77,11 @@ export function encode(codec: Codec, samples: Int16Array, out: Uint8Array<ArrayB
   return out;
 }
 
-export function decode(codec: Codec, bytes: Uint8Array): Int16Array {
+/** Decodes G.711 into 16-bit linear PCM in `out` (a new array when omitted; at least as long as `bytes`). */
+export function decode(codec: Codec, bytes: Uint8Array, out: Int16Array = new Int16Array(bytes.length)): Int16Array {
   const table = codec === 'PCMU' ? ULAW_TABLE : ALAW_TABLE;
-  const out = new Int16Array(bytes.length);
   for (let i = 0; i < bytes.length; i++) out[i] = table[bytes[i]!]!;
-  return out;
+  return out.length === bytes.length ? out : out.subarray(0, bytes.length);
 }
 
 /** G.711 bytes of one law re-encoded in the other (a re-INVITE may switch codecs mid-prompt). */

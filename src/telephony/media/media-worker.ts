@@ -4,18 +4,18 @@
  * sessions of an engine with one timer: each wake-up sends the frames now due on every stream.
  * Started by session.ts; speaks the messages of protocol.ts.
  */
-import { createSocket, type Socket } from 'node:dgram';
-import { isIP } from 'node:net';
+import type { Socket } from 'node:dgram';
 import { parentPort } from 'node:worker_threads';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { DtmfReceiver, type MediaLog } from './dtmf.js';
-import { alawToLinear, SILENCE_BYTE, transcode, ulawToLinear, type Codec } from './g711.js';
+import { decode, SILENCE_BYTE, transcode, type Codec } from './g711.js';
 import { DigitMerger, InbandDtmfDetector, inbandDtmfEnabled, type DigitSource } from './inband-dtmf.js';
 import { IntervalHistogram } from './histogram.js';
 import { FRAME_BYTES, FRAME_MS, Pacer, Playout, type PlayJob } from './playout.js';
 import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from './protocol.js';
 import { parseRtp, RtpSender } from './rtp.js';
+import { RtpPortAllocator } from './rtp-ports.js';
 import type { Digit } from '../engine.js';
 
 /** Frames due within this many ms are sent now: timers fire on whole milliseconds, usually late. */
@@ -228,13 +228,11 @@ class Session {
   }
 }
 
-/** Decodes one packet's G.711 payload into a buffer reused across packets (the detector copies it). */
+/** One packet's audio, decoded into a buffer reused across packets (the detector copies what it keeps). */
 let pcm = new Int16Array(FRAME_BYTES);
 function linear(payload: Uint8Array, codec: Codec): Int16Array {
   if (pcm.length < payload.length) pcm = new Int16Array(payload.length);
-  const f = codec === 'PCMU' ? ulawToLinear : alawToLinear;
-  for (let i = 0; i < payload.length; i++) pcm[i] = f(payload[i]!);
-  return pcm.subarray(0, payload.length);
+  return decode(codec, payload, pcm);
 }
 
 function ignoredBy(receiver: DtmfReceiver | undefined): number {
@@ -286,60 +284,13 @@ const scheduler = (() => {
 const sessions = new Map<number, Session>();
 const allIntervals = new IntervalHistogram();
 const totals = { sent: 0, received: 0, digits: 0, resyncs: 0, ignored: 0 };
-const portsInUse = new Set<number>();
-/** Where the next port search starts: rotating through the range delays reuse of a just-freed port. */
-let portCursor = -1;
-
-function bind(type: 'udp4' | 'udp6', address: string, p: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket({ type });
-    const failed = (e: Error) => {
-      try {
-        socket.close();
-      } catch {
-        // never bound
-      }
-      reject(e);
-    };
-    socket.once('error', failed);
-    socket.bind({ port: p, address, exclusive: true }, () => {
-      socket.off('error', failed);
-      resolve(socket);
-    });
-  });
-}
+const ports = new RtpPortAllocator();
 
 async function open(m: Extract<ToWorker, { op: 'open' }>): Promise<void> {
-  const first = m.portMin + (m.portMin & 1);
-  const last = m.portMax - (m.portMax & 1);
-  const count = last >= first ? (last - first) / 2 + 1 : 0;
-  const startAt = portCursor >= first && portCursor <= last ? (portCursor - first) / 2 : 0;
-  const type = isIP(m.bindHost) === 6 ? 'udp6' : 'udp4';
-  for (let i = 0; i < count; i++) {
-    const p = first + ((startAt + i) % count) * 2;
-    if (portsInUse.has(p)) continue;
-    portsInUse.add(p);
-    let socket: Socket;
-    try {
-      socket = await bind(type, m.bindHost, p);
-    } catch (e) {
-      portsInUse.delete(p);
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE' || code === 'EACCES') continue;
-      post({ ev: 'open_failed', sid: m.sid, code: 'config_invalid', message: `cannot bind RTP to ${m.bindHost}:${p}: ${code ?? String(e)}` });
-      return;
-    }
-    portCursor = p + 2;
-    sessions.set(m.sid, new Session(m.sid, socket, p));
-    post({ ev: 'opened', sid: m.sid, port: p });
-    return;
-  }
-  post({
-    ev: 'open_failed',
-    sid: m.sid,
-    code: 'ports_exhausted',
-    message: `no free even RTP port in [${m.portMin}, ${m.portMax}] on ${m.bindHost}`,
-  });
+  const r = await ports.open(m.bindHost, m.portMin, m.portMax);
+  if (!r.ok) return post({ ev: 'open_failed', sid: m.sid, code: r.code, message: r.message });
+  sessions.set(m.sid, new Session(m.sid, r.socket, r.port));
+  post({ ev: 'opened', sid: m.sid, port: r.port });
 }
 
 function engineStats(reset: boolean): EngineStats {
@@ -375,7 +326,7 @@ port.on('message', (m: ToWorker) => {
       const s = sessions.get(m.sid);
       if (!s) return;
       sessions.delete(m.sid);
-      portsInUse.delete(s.port);
+      ports.release(s.port);
       const stats = s.close();
       // Closed sessions still count in the engine totals.
       totals.ignored += stats.ignored;

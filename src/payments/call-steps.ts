@@ -1,0 +1,123 @@
+import type { Clock } from '../domain/clock.js';
+import type { FailureCode, Payment, TransitionPatch } from '../domain/payment.js';
+import type { CallRecord } from '../domain/call.js';
+import type { Logger } from '../log.js';
+import type { Store, Transaction } from './repositories.js';
+import type { CallOutcome, PinCheck } from './ports.js';
+import type { CallSteps, CallSubject } from './calls.js';
+import type { PaymentHooks, SecretVerifier } from './service.js';
+
+/** The payment service's rules a call's steps use, each inside the caller's transaction. */
+export interface PaymentRules {
+  charge(tx: Transaction, paymentId: string, reason: string, patch?: TransitionPatch): Promise<Payment>;
+  end(tx: Transaction, payment: Payment, to: 'declined' | 'failed' | 'expired' | 'canceled', code: FailureCode | null, reason: string, patch?: TransitionPatch): Promise<Payment>;
+  /** Why no further dial may be placed now, or null. */
+  callCapReached(tx: Transaction, merchantId: string, consumerId: string, phone: string): Promise<string | null>;
+}
+
+export interface PaymentCallStepsDeps {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  hasher: SecretVerifier;
+  /** False when the engine places no real call. */
+  live: boolean;
+  lockout: { attempts: number; windowMs: number };
+  hooks?: PaymentHooks;
+  rules: PaymentRules;
+}
+
+const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
+  call_limit: 'call_limit_exceeded',
+  declined: 'consumer_declined',
+  wrong_pin: 'wrong_pin',
+  locked: 'consumer_locked',
+  no_input: 'no_input',
+};
+const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
+  busy: 'busy',
+  no_answer: 'no_answer',
+  rejected: 'consumer_declined',
+  hung_up: 'hung_up',
+  failed: 'call_failed',
+  interrupted: 'interrupted',
+};
+
+/** Every state change during an authorization call comes through here: caps, attempts, PINs, the outcome. */
+export class PaymentCallSteps implements CallSteps {
+  constructor(private readonly d: PaymentCallStepsDeps) {}
+
+  async beginCall(paymentId: string): Promise<CallSubject | undefined> {
+    const payment = await this.d.store.payments.get(paymentId);
+    if (payment.status !== 'calling' || !payment.consumerId) return undefined;
+    const consumer = await this.d.store.consumers.get(payment.consumerId);
+    const merchant = await this.d.store.merchants.get(payment.merchantId);
+    if (!this.d.live) await this.d.store.payments.markNotLive(paymentId);
+    return { payment, consumer, merchant };
+  }
+
+  /**
+   * Before every dial, retries included: the caps are checked and this dial counted in one
+   * transaction, so concurrent payments cannot all slip under a cap together.
+   */
+  async mayDial(paymentId: string, attempt: number): Promise<string | null> {
+    return this.d.store.withTransaction(async (tx) => {
+      const payment = await tx.payments.get(paymentId);
+      if (payment.status !== 'calling' || !payment.consumerId) return `payment is ${payment.status}`;
+      const consumer = await tx.consumers.get(payment.consumerId);
+      const capped = await this.d.rules.callCapReached(tx, payment.merchantId, consumer.id, consumer.phone);
+      if (capped) return capped;
+      await tx.dials.record({ paymentId, attempt, consumerId: consumer.id, merchantId: payment.merchantId, number: consumer.phone });
+      return null;
+    });
+  }
+
+  async recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void> {
+    await this.d.store.callRecords.recordAttempt(paymentId, attempt, record);
+  }
+
+  /** Wrong PINs count per consumer across calls; reaching the limit locks the consumer. */
+  async checkPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck> {
+    const { store } = this.d;
+    if ((await store.consumers.get(consumerId)).status !== 'active') return 'locked';
+    if (await this.d.hasher.verify(pin, await store.consumers.pinHash(consumerId))) {
+      await store.callRecords.clearPinFailures(consumerId);
+      return 'ok';
+    }
+    return store.withTransaction(async (tx) => {
+      const failures = await tx.callRecords.recordPinFailure(consumerId, paymentId, this.d.lockout.windowMs);
+      if (failures < this.d.lockout.attempts) return 'wrong';
+      const consumer = await tx.consumers.get(consumerId);
+      if (consumer.status === 'active') await tx.consumers.setStatus(consumerId, 'locked');
+      this.d.log.warn({ consumerId, paymentId, failures }, 'consumer locked after too many wrong PINs');
+      return 'locked';
+    });
+  }
+
+  /** The call's result: approval first (durably), then the charge; otherwise the payment ends. */
+  async finishCall(paymentId: string, outcome: CallOutcome, expired: boolean): Promise<void> {
+    const { store } = this.d;
+    const current = await store.payments.get(paymentId);
+    if (current.status !== 'calling') {
+      this.d.log.warn({ paymentId, status: current.status, outcome: outcome.kind }, 'call ended after the payment left the call step; outcome ignored');
+      return;
+    }
+    if (expired && outcome.kind !== 'approved') {
+      await store.withTransaction((tx) => this.d.rules.end(tx, current, 'expired', null, 'expired during the call; call ended'));
+      return;
+    }
+    if (outcome.kind === 'approved') {
+      await store.payments.markAuthorized(paymentId, this.d.live ? 'PIN verified on the call' : 'approved by the simulated engine (no call placed, not live)');
+      this.d.hooks?.afterApproval?.(paymentId);
+      await store.withTransaction((tx) => this.d.rules.charge(tx, paymentId, 'authorized by call'));
+      return;
+    }
+    const declined = DECLINES[outcome.kind];
+    const code = declined ?? FAILURES[outcome.kind] ?? 'call_failed';
+    const reason =
+      outcome.kind === 'failed' ? `call failed: ${outcome.reason}${outcome.sipStatus ? ` (SIP ${outcome.sipStatus})` : ''}`
+      : outcome.kind === 'interrupted' ? `call ${outcome.reason}`
+      : `call: ${outcome.kind}`;
+    await store.withTransaction((tx) => this.d.rules.end(tx, current, declined ? 'declined' : 'failed', code, reason));
+  }
+}
