@@ -166,7 +166,7 @@ async function main(): Promise<number> {
   const blDir = mkdtempSync(join(tmpdir(), 'callpay-bench-baseline-'));
   dirs.push(cpDir, blDir);
   const env = {
-    PATH: process.env.PATH ?? '', CALLPAY_HTTP_HOST: '127.0.0.1', CALLPAY_HTTP_PORT: '0', CALLPAY_TELEPHONY_ENGINE: 'simulated',
+    PATH: process.env.PATH ?? '', CALLPAY_HTTP_HOST: '127.0.0.1', CALLPAY_HTTP_PORT: '0', CALLPAY_ADMIN_PORT: '0', CALLPAY_TELEPHONY_ENGINE: 'simulated',
     CALLPAY_LOG_LEVEL: 'warn', CALLPAY_RATE_LIMIT_PER_SECOND: '100000', CALLPAY_RATE_LIMIT_BURST: '100000',
   };
   const cli = (...args: string[]) => promisify(execFile)(process.execPath, [join(ROOT, 'bin/callpay.js'), ...args], { cwd: cpDir, env, timeout: 30_000 });

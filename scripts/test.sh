@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # chromium: the checkout page's browser tests drive Debian's Chromium with playwright-core
 # (test/helpers/browser.ts); playwright's own browser download does not work here. fonts-noto-cjk:
 # the zh-TW page renders in Traditional Chinese in their screenshots, not as empty boxes.
-DEBIAN_PACKAGES=(sip-tester espeak-ng sox chromium fonts-noto-cjk)
+# kamailio, kamailio-tls-modules: a carrier's edge proxy between callpay and sipp (test/kamailio/edge.cfg).
+DEBIAN_PACKAGES=(sip-tester espeak-ng sox chromium fonts-noto-cjk kamailio kamailio-tls-modules)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

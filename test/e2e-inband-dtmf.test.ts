@@ -25,11 +25,11 @@ describe('end to end: PIN keyed as in-band tones', { timeout: 90_000 }, () => {
     sipp = undefined;
   });
 
-  async function payWith(scenario: string, pcap: TonePcapOptions, env: Record<string, string> = {}) {
+  async function payWith(scenario: string, pcap: TonePcapOptions, env: Record<string, string> = {}, vars: Record<string, string> = {}) {
     const file = join(tmpdir(), `callpay-inband-${process.pid}-${Date.now()}.pcap`);
     cleanups.push(() => rmSync(file, { force: true }));
     writeTonePcap(file, pcap);
-    sipp = await startSipp({ scenario, pcap: file, timeoutMs: 40_000 });
+    sipp = await startSipp({ scenario, pcap: file, vars, timeoutMs: 40_000 });
     w = await startCallingWorld(sipp.port, {
       CALLPAY_TELEPHONY_SIP_RING_TIMEOUT_MS: '5000',
       CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '4000',
@@ -61,6 +61,14 @@ describe('end to end: PIN keyed as in-band tones', { timeout: 90_000 }, () => {
   it('hears no false digit in speech before and between the keys', async () => {
     const speech = parseWav(readFileSync('prompts/en-US/ivr/requests-payment-of.wav'), 'speech');
     const { done, attempts } = await payWith('answer-dtmf-inband', { digits: '482916#', leadMs: 2500, gapMs: 300, speech });
+    expect(done).toMatchObject({ status: 'succeeded' });
+    expect(attempts).toEqual([{ outcome: 'answered', digits: 7 }]);
+  });
+
+  it('takes the PIN from tones on a PCMA line, keyed while the caller talks', async () => {
+    const speech = parseWav(readFileSync('prompts/en-US/ivr/requests-payment-of.wav'), 'speech');
+    const pcap = { digits: '482916#', leadMs: 2500, gapMs: 300, speech, speechUnderTonesDb: 6, codec: 'PCMA' as const };
+    const { done, attempts } = await payWith('answer-dtmf-inband', pcap, {}, { audio_pts: '8' });
     expect(done).toMatchObject({ status: 'succeeded' });
     expect(attempts).toEqual([{ outcome: 'answered', digits: 7 }]);
   });

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { runCli, tempDir, type CliResult, jsonOf } from './helpers/cli.js';
 import { openContext } from '../src/wiring/context.js';
 import { checkPin, findConsumer } from '../src/admin/consumers.js';
 
@@ -11,11 +11,7 @@ const ADDRESS = 'No. 7, Section 1, Zhongshan Rd';
 const PIN = '482916';
 const PASSWORD = 'night market 42';
 
-function json<T>(r: CliResult): T {
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
+const json = jsonOf;
 
 describe('enrolment through the CLI', () => {
   let dir: ReturnType<typeof tempDir>;

@@ -99,6 +99,20 @@ describe('in-band DTMF detector', () => {
     expect(detect(signal(segs), peak)).toBe('159D');
   });
 
+  it('hears keys pressed while the caller talks (speech ≈ 14 dB under the tones), on PCMU and PCMA', () => {
+    const speech = parseWav(readFileSync('prompts/en-US/ivr/requests-payment-of.wav'), 'speech');
+    const keyed = signal([{ silence: 150 }, ...[...'482916#'].flatMap((k): Seg[] => [{ digit: k, ms: 100 }, { silence: 150 }])]);
+    // The speech clip's RMS is ≈ 2 800 against the tone pair's 7 200: at −6 dB it sits ≈ 14 dB under the keys.
+    const mixed = Int16Array.from(keyed, (v, i) => Math.max(-32768, Math.min(32767, v + Math.round(speech[i % speech.length]! * (v === 0 ? 1 : 0.5)))));
+    for (const codec of ['PCMU', 'PCMA'] as const) {
+      const d = new InbandDtmfDetector();
+      const line = decode(codec, encode(codec, mixed));
+      let out = '';
+      for (let i = 0; i + 160 <= line.length; i += 160) out += d.push(line.subarray(i, i + 160)).join('');
+      expect(out, codec).toBe('482916#');
+    }
+  });
+
   it('hears no digit in the shipped prompts (talk-off)', () => {
     const dirs = ['ivr', 'digits', 'currency'].map((d) => join('prompts/en-US', d));
     let clips = 0;

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { runCli, tempDir, type CliResult, jsonOf } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 import { startReceiver, type Received } from './helpers/receiver.js';
 import { openContext, type AppContext } from '../src/wiring/context.js';
@@ -11,11 +11,7 @@ import type { Store } from '../src/payments/repositories.js';
 import { createWebhookDispatcher, retryDelayMs, type WebhookDispatcher } from '../src/notify/dispatcher.js';
 import { signatureHeader, verifySignature } from '../src/notify/signature.js';
 
-function json<T>(r: CliResult): T {
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
+const json = jsonOf;
 
 interface Delivery { status: string; attempts: number; last_status: number | null; next_attempt_at: string; give_up_at: string }
 

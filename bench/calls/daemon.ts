@@ -28,7 +28,7 @@ export async function startIntake(): Promise<{ url: string; apiKey: string; coun
   const dir = mkdtempSync(join(tmpdir(), 'callpay-bench-calls-'));
   dirs.push(dir);
   const env: NodeJS.ProcessEnv = {
-    CALLPAY_HTTP_HOST: HOST, CALLPAY_HTTP_PORT: '0', CALLPAY_TELEPHONY_ENGINE: 'simulated', CALLPAY_LOG_LEVEL: 'warn',
+    CALLPAY_HTTP_HOST: HOST, CALLPAY_HTTP_PORT: '0', CALLPAY_ADMIN_PORT: '0', CALLPAY_TELEPHONY_ENGINE: 'simulated', CALLPAY_LOG_LEVEL: 'warn',
     CALLPAY_RATE_LIMIT_PER_SECOND: '100000', CALLPAY_RATE_LIMIT_BURST: '100000', CALLPAY_ARGON2_WORKERS: '1',
   };
   await cli(['init'], dir, env);

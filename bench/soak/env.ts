@@ -49,6 +49,7 @@ export function serveEnv(input: ServeEnvInput): Record<string, string> {
     ...baseEnv(),
     CALLPAY_HTTP_HOST: '127.0.0.1',
     CALLPAY_HTTP_PORT: '0',
+    CALLPAY_ADMIN_PORT: '0',
     CALLPAY_TELEPHONY_ENGINE: 'embedded',
     CALLPAY_TELEPHONY_SIP_BIND_HOST: '127.0.0.1',
     CALLPAY_TELEPHONY_SIP_BIND_PORT: '0',

@@ -29,15 +29,29 @@ export function writeFileAtomic(path: string, data: string, opts: { overwrite: b
     } finally {
       closeSync(fd);
     }
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw e;
+  }
+  moveIntoPlace(temp, path, { overwrite: opts.overwrite, field });
+}
+
+/**
+ * The last step of an atomic write: a complete, fsync'd temp file in the target's directory takes
+ * the target's name (rename with `overwrite`, else a hard link that fails if the name exists), then
+ * the directory is fsync'd. The temp file is gone afterwards, whatever happened.
+ */
+export function moveIntoPlace(temp: string, path: string, opts: { overwrite: boolean; field: string }): void {
+  try {
     if (opts.overwrite) renameSync(temp, path);
     else linkSync(temp, path);
   } catch (e) {
     rmSync(temp, { force: true });
-    if (errnoOf(e) === 'EEXIST') throw exists(path, field);
+    if (errnoOf(e) === 'EEXIST') throw exists(path, opts.field);
     throw e;
   }
   rmSync(temp, { force: true }); // after a link: the temp name is a second name for the same file
-  fsyncDirectory(dir);
+  fsyncDirectory(dirname(path));
 }
 
 /** Checked up front too, so a refusal comes before any work and names the field. */
@@ -66,7 +80,7 @@ function exists(path: string, field: string): CallpayError {
   return new CallpayError('already_exists', `${field}: ${path} already exists; pass --force to replace it`, field);
 }
 
-function fsyncDirectory(dir: string): void {
+export function fsyncDirectory(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');

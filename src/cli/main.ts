@@ -3,6 +3,7 @@ import { isCallpayError } from '../domain/errors.js';
 import { CommandFailed } from './exit.js';
 import { LOG_LEVELS } from '../config/schema.js';
 import { processIo, type CliIo } from './io.js';
+import { VERSION } from '../version.js';
 import { registerInit } from './commands/init.js';
 import { registerConsumer } from './commands/consumer.js';
 import { registerAccount } from './commands/account.js';
@@ -12,13 +13,16 @@ import { registerServe } from './commands/serve.js';
 import { registerCall } from './commands/call.js';
 import { registerBill } from './commands/bill.js';
 import { registerWebhook } from './commands/webhook.js';
+import { registerBackup } from './commands/backup.js';
+import { registerAudit } from './commands/audit.js';
+import { registerDoctor } from './commands/doctor.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, internal: 3 } as const;
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('callpay')
     .description('Payment authorization by phone call and DTMF PIN, billed to the carrier account')
-    .version('0.1.0')
+    .version(VERSION)
     .option('-c, --config <file>', 'configuration file (default: $CALLPAY_CONFIG, else ./callpay.json if present)')
     .addOption(new Option('--log-level <level>', 'log level on standard error for this command').choices([...LOG_LEVELS]))
     .exitOverride()
@@ -32,6 +36,9 @@ export function buildProgram(io: CliIo): Command {
   registerCall(program, io);
   registerBill(program, io);
   registerWebhook(program, io);
+  registerBackup(program, io);
+  registerAudit(program, io);
+  registerDoctor(program, io);
   // Subcommands inherit the output/exit behaviour so a usage error never calls process.exit.
   for (const cmd of allCommands(program)) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

@@ -76,6 +76,11 @@ export function loadConfig(opts: LoadConfigOptions): Config {
   for (const key of PATH_KEYS) config[key] = resolve(originOf(key, origins).baseDir, config[key]);
   const fs = config.telephony.freeswitch;
   if (fs.passwordFile !== null) fs.passwordFile = resolve(originOf('telephony.freeswitch.passwordFile', origins).baseDir, fs.passwordFile);
+  const tls = config.telephony.sip.tls;
+  for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+    const path = tls[key];
+    if (path !== null) tls[key] = resolve(originOf(`telephony.sip.tls.${key}`, origins).baseDir, path);
+  }
   return config;
 }
 

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { LOCALES } from '../domain/locale.js';
 import { isSafeDialTemplate } from '../telephony/freeswitch/originate.js';
+import { parseTarget } from '../telephony/sip/target.js';
 
 /**
  * The shape of callpay's configuration. Every object is strict so that a misspelt key is an error
@@ -35,6 +36,18 @@ function isTimeZone(value: string): boolean {
     return false;
   }
 }
+
+const DNS_SERVERS = 'a list of DNS server addresses, "ip" or "ip:port" ("[v6]:port")';
+
+/** "192.0.2.53", "192.0.2.53:5353", "2001:db8::53", "[2001:db8::53]:53": what Resolver.setServers takes. */
+function isDnsServer(value: string): boolean {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$|^([0-9.]+):(\d{1,5})$/.exec(value);
+  if (!m) return isIP(value) !== 0;
+  const port = Number(m[2] ?? m[4]);
+  return isIP(m[1] ?? m[3] ?? '') === (m[1] ? 6 : 4) && port >= 1 && port <= 65535;
+}
+
+const OUTBOUND_PROXY = 'a "host:port", a host name, a SIP URI such as sip:edge.example.net;transport=tcp, or null';
 
 const PROXY_SPEC = 'a list of IP addresses, CIDR ranges (10.0.0.0/8) or loopback, linklocal, uniquelocal';
 
@@ -85,6 +98,14 @@ export const configSchema = section({
      */
     trustedProxies: z.array(z.string().refine(isProxySpec, { error: PROXY_SPEC }), { error: PROXY_SPEC }).max(64, { error: 'at most 64 entries' }),
   }),
+  /** The admin listener (Prometheus /metrics): its own address, never the public checkout/API port. */
+  admin: section({
+    enabled: z.boolean({ error: 'true or false' }),
+    host: nonEmptyString(),
+    port: intIn(0, 65535),
+    /** Label payment metrics with the merchant id (one series per merchant: enable only for a bounded merchant list). */
+    merchantLabels: z.boolean({ error: 'true or false' }),
+  }),
   currency: oneOf(CURRENCIES),
   locale: oneOf(LOCALES),
   billing: section({
@@ -127,8 +148,12 @@ export const configSchema = section({
       /** Local address and UDP port of callpay's SIP user agent. */
       bindHost: nonEmptyString(),
       bindPort: intIn(0, 65535),
-      /** Where INVITEs go ("host:port" of the trunk, PBX or SBC); null = the request-URI's host. */
-      outboundProxy: z.string({ error: 'a "host:port" or null' }).regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, { error: 'a "host:port" or null' }).nullable(),
+      /**
+       * Where INVITEs go (the trunk, PBX or SBC): "host:port", a host name (RFC 3263 NAPTR/SRV), or a
+       * SIP URI naming the transport ("sip:edge.example.net;transport=tcp", "sips:edge.example.net");
+       * null = the request-URI's host.
+       */
+      outboundProxy: z.string({ error: OUTBOUND_PROXY }).refine((v) => parseTarget(v) !== null, { error: OUTBOUND_PROXY }).nullable(),
       /** Request-URI template; {e164} is the enrolled number with "+", {number} without. */
       requestUri: z.string({ error: 'a SIP URI template containing {e164} or {number}' }).regex(/^sips?:.*\{(e164|number)\}/, { error: 'a SIP URI template containing {e164} or {number}' }),
       /** From URI (caller ID) and its display name. */
@@ -138,6 +163,8 @@ export const configSchema = section({
       username: z.string().min(1).max(128).nullable(),
       password: z.string().min(1).max(256).nullable(),
       ringTimeoutMs: intIn(5_000, 180_000),
+      /** Session-Expires our INVITEs ask for (RFC 4028); at least 90 s (its Min-SE), at most a day. */
+      sessionExpiresSeconds: intIn(90, 86_400),
       /**
        * More "host:port" signalling addresses a call's in-dialog requests (BYE, INFO, re-INVITE...) are
        * taken from, for trunks that send from several; where the call's own requests go and the
@@ -147,14 +174,48 @@ export const configSchema = section({
         (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : v),
         z.array(z.string({ error: 'a list of "host:port"' }).regex(/^[^\s:[\]]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, { error: 'a list of "host:port"' }), { error: 'a list of "host:port"' }).max(64, { error: 'at most 64 "host:port"' }),
       ),
+      /**
+       * DNS servers for the RFC 3263 lookups (NAPTR, SRV, A/AAAA) of a trunk given by name: "ip" or
+       * "ip:port" ("[v6]:port"); [] = the system's resolvers. From the environment: comma-separated.
+       */
+      dnsServers: z.preprocess(
+        (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : v),
+        z.array(z.string({ error: DNS_SERVERS }).refine(isDnsServer, { error: DNS_SERVERS }), { error: DNS_SERVERS }).max(8, { error: 'at most 8 DNS servers' }),
+      ),
+      /**
+       * SIP over TLS (sips: or ;transport=tls targets); paths are made absolute by loadConfig. caFile:
+       * the CAs the far end's certificate must chain to (null = the system's). certFile/keyFile: our
+       * certificate, for the TLS listener on `port` (0 = any free one) and as client certificate;
+       * null = no listener and no client certificate.
+       */
+      tls: section({
+        port: intIn(0, 65535),
+        caFile: z.string({ error: 'a file path or null' }).min(1, { error: 'a file path or null' }).nullable(),
+        certFile: z.string({ error: 'a file path or null' }).min(1, { error: 'a file path or null' }).nullable(),
+        keyFile: z.string({ error: 'a file path or null' }).min(1, { error: 'a file path or null' }).nullable(),
+      }).refine((t) => (t.certFile === null) === (t.keyFile === null), { error: 'certFile and keyFile both set or both null', path: ['keyFile'] }),
     }),
     rtp: section({
       bindHost: nonEmptyString(),
-      /** Even ports in [portMin, portMax] are used for RTP. */
+      /** One pair per call in [portMin, portMax]: an even port for RTP, the next (odd) one for RTCP. */
       portMin: intIn(1024, 65534),
       portMax: intIn(1025, 65535),
       /** Listen for DTMF tones in the received audio: auto = when the phone negotiated no telephone-event. */
       inbandDtmf: oneOf(['auto', 'always', 'never'] as const),
+      /**
+       * No RTP or RTCP from the phone for this many seconds, while it should be sending (a hold
+       * suspends the count), ends the call as failed / media_timeout; 0 = off. 30: a live phone sends
+       * 50 packets a second, and even one that suppresses silence sends RTCP about every 5 s, so 30 s
+       * of nothing is a dead line or a dropped NAT mapping, not a pause; and it ends such a call well
+       * before the payment's digit timeouts and expiry would.
+       */
+      inactivityTimeoutSeconds: intIn(0, 3600),
+      /**
+       * Symmetric RTP: when the phone's RTP comes from another address than its SDP says (NAT), send
+       * ours there, once one source has sent valid RTP of one SSRC; only that first source is taken.
+       * false = RTP only from, and to, the SDP address.
+       */
+      symmetric: z.boolean({ error: 'true or false' }),
     }),
     /** The carrier's FreeSWITCH over its inbound event socket (telephony.engine = "freeswitch"). */
     freeswitch: section({

@@ -13,6 +13,10 @@ export const ERROR_CODES = [
   'key_insecure',
   'key_invalid',
   'secret_input',
+  // backup and restore
+  'backup_invalid',
+  'backup_too_new',
+  'database_in_use',
   // HTTP intake
   'malformed_json',
   'unsupported_media_type',

@@ -6,8 +6,11 @@ import { authenticate, rateLimit } from './auth.js';
 import { errorHandler } from './errors.js';
 import { refuseDuplicateKeys } from './body.js';
 import { eventRoutes } from './routes/events.js';
+import { callRoutes } from './routes/calls.js';
 import { paymentRoutes, type PaymentRoutesDeps } from './routes/payments.js';
 import type { Clock } from '../domain/clock.js';
+import { openApiDocument } from './openapi.js';
+import { VERSION } from '../version.js';
 
 export interface IntakeDeps extends PaymentRoutesDeps {
   log: Logger;
@@ -43,11 +46,16 @@ export function createIntakeApp(d: IntakeDeps): Express {
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.get('/readyz', (_req, res) => void res.status(d.ready() ? 200 : 503).json({ status: d.ready() ? 'ready' : 'not ready' }));
 
+  // The API's description is public: a merchant's tooling reads it before it has a key.
+  const document = openApiDocument(VERSION);
+  app.get('/v1/openapi.json', (_req, res) => void res.json(document));
+
   const v1 = express.Router();
   v1.use(authenticate(d.store.merchants));
   v1.use(rateLimit({ ...d.rateLimit, clock: d.clock }));
   v1.use(express.json({ limit: '16kb', strict: true, type: 'application/json', verify: refuseDuplicateKeys }));
   v1.use(paymentRoutes(d));
+  v1.use(callRoutes(d.store));
   v1.use(eventRoutes(d.store.events));
   app.use('/v1', v1);
   if (d.checkout) app.use(d.checkout);

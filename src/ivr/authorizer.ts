@@ -1,6 +1,7 @@
 import type { CallEngine, DialResult } from '../telephony/engine.js';
 import type { CallAuthorizer, CallOutcome } from '../payments/ports.js';
 import type { Locale } from '../domain/consumer.js';
+import { MEDIA_TIMEOUT } from '../domain/call.js';
 import { runAuthorizationScript, type ScriptPrompts } from './script.js';
 
 export interface IvrAuthorizerDeps {
@@ -62,7 +63,9 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
           if (req.signal.aborted && outcome.kind !== 'approved') return { kind: 'hung_up' };
           // An answered call that the engine lost (not one the phone hung up): the media server or its
           // control connection went away mid-call.
-          if (outcome.kind === 'hung_up' && ended.outcome === 'failed') return { kind: 'interrupted', reason: ended.reason ?? 'call lost' };
+          if (outcome.kind === 'hung_up' && ended.outcome === 'failed') {
+            return ended.reason === MEDIA_TIMEOUT ? { kind: 'media_timeout' } : { kind: 'interrupted', reason: ended.reason ?? 'call lost' };
+          }
           return outcome;
         }
         req.onAttempt(attempt, dial.record);

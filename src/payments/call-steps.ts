@@ -41,6 +41,7 @@ const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
   hung_up: 'hung_up',
   failed: 'call_failed',
   interrupted: 'interrupted',
+  media_timeout: 'media_timeout',
 };
 
 /** Every state change during an authorization call comes through here: caps, attempts, PINs, the outcome. */

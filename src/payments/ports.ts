@@ -50,7 +50,9 @@ export type CallOutcome =
   | { kind: 'failed'; reason: string; sipStatus?: number }
   | { kind: 'call_limit'; reason: string }
   /** The engine lost an answered call (its media server or control connection went away). */
-  | { kind: 'interrupted'; reason: string };
+  | { kind: 'interrupted'; reason: string }
+  /** The phone's media stopped mid-call (RTP inactivity timeout): the engine hung up. */
+  | { kind: 'media_timeout' };
 
 /**
  * The port the payment service calls. `live` is false for any engine that does not place a real

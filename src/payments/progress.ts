@@ -22,6 +22,7 @@ const KEEP_PAYMENTS = 10_000;
 export class ProgressHub {
   private readonly recentByPayment = new Map<string, ProgressEvent[]>();
   private readonly listeners = new Map<string, Set<(e: ProgressEvent) => void>>();
+  private readonly observers = new Set<(paymentId: string, e: ProgressEvent) => void>();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -39,6 +40,13 @@ export class ProgressHub {
     list.push(event);
     if (list.length > KEEP_PER_PAYMENT) list.shift();
     for (const listener of this.listeners.get(paymentId) ?? []) listener(event);
+    for (const observer of this.observers) observer(paymentId, event);
+  }
+
+  /** Every payment's events (metrics); returns an unsubscribe function. */
+  observe(observer: (paymentId: string, e: ProgressEvent) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Returns an unsubscribe function. */

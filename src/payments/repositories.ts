@@ -4,9 +4,10 @@ import type { BillableAccount, NewAccount } from '../domain/account.js';
 import type { ApiKeyInfo, IssuedApiKey, Merchant, MerchantStatus } from '../domain/merchant.js';
 import type { HoldRequest, HoldResult } from '../domain/ledger.js';
 import type { DeliveryInfo, DeliveryStatus, DueDelivery, EventType, MerchantEvent } from '../domain/event.js';
-import type { CallRecord } from '../domain/call.js';
+import type { CallAttempt, CallAttemptFilter, CallRecord } from '../domain/call.js';
 import type { FrictionlessUsage } from '../domain/policy.js';
 import type { BillLine, SettlementRow } from '../domain/billing.js';
+import type { AuditEntry, AuditInput, AuditVerdict } from '../domain/audit.js';
 
 /**
  * The store as the application sees it: one interface per aggregate and a transaction port. Every
@@ -107,6 +108,8 @@ export interface DeliveryRepository {
   /** `nextAttemptIso` null gives up: the row becomes 'failed'. */
   markAttemptFailed(id: string, httpStatus: number | null, error: string, nextAttemptIso: string | null): Promise<void>;
   list(filter: { merchantId?: string; status?: DeliveryStatus; limit: number }): Promise<DeliveryInfo[]>;
+  /** Pending deliveries and when the oldest was queued. */
+  backlog(): Promise<{ pending: number; oldestCreatedAt: string | null }>;
   eventsToReplay(merchantId: string, opts: { since?: string; type?: string; limit: number }): Promise<Array<{ seq: number; id: string; createdAt: string }>>;
 }
 
@@ -128,6 +131,11 @@ export interface IdempotencyRepository {
 export interface CallRecordRepository {
   recordAttempt(paymentId: string, attempt: number, r: CallRecord): Promise<void>;
   attempts(paymentId: string): Promise<Array<CallRecord & { attempt: number }>>;
+  /**
+   * Call records for merchants and operators: one payment's in attempt order, otherwise newest
+   * first. Never the digits; the number only masked.
+   */
+  list(filter: CallAttemptFilter): Promise<CallAttempt[]>;
   /** Records a wrong PIN; returns how many the consumer has keyed within the window. */
   recordPinFailure(consumerId: string, paymentId: string, windowMs: number): Promise<number>;
   clearPinFailures(consumerId: string): Promise<void>;
@@ -167,6 +175,13 @@ export interface BillingRepository {
   settlement(merchantId: string, cycle: string): Promise<{ merchantName: string; rows: SettlementRow[] }>;
 }
 
+/** The operator audit log: append-only, hash-chained under a key the database does not hold. */
+export interface AuditRepository {
+  append(input: AuditInput): Promise<AuditEntry>;
+  list(opts: { limit: number; after?: number; subject?: string }): Promise<AuditEntry[]>;
+  verify(): Promise<AuditVerdict>;
+}
+
 export interface Repositories {
   payments: PaymentRepository;
   consumers: ConsumerRepository;
@@ -181,6 +196,7 @@ export interface Repositories {
   attemptLimits: AttemptLimitRepository;
   webhookSecrets: WebhookSecretRepository;
   billing: BillingRepository;
+  audit: AuditRepository;
 }
 
 /** Repositories bound to one open transaction. */

@@ -1,12 +1,27 @@
 import type { Db } from './db.js';
+import { aad, type FieldCrypto } from './field-crypto.js';
 import type { CallRecord } from '../telephony/engine.js';
+import type { CallAttempt, CallAttemptFilter } from '../domain/call.js';
 import type { Clock } from '../domain/clock.js';
+import { maskPhone } from '../domain/phone.js';
+
+/** A call_attempts row joined with its dial and consumer, as selected by list(). */
+interface CallAttemptRow extends CallRecord {
+  paymentId: string;
+  merchantId: string;
+  attempt: number;
+  consumerId: string | null;
+  phoneSealed: Buffer | null;
+  /** 1 when the dial's number (blind index) is the consumer's number now. */
+  sameNumber: number | null;
+}
 
 /** Call records (CDRs) per payment attempt, and the wrong-PIN tally behind the lockout. */
 export class CallRepository {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    private readonly crypto: FieldCrypto,
   ) {}
 
   recordAttempt(paymentId: string, attempt: number, r: CallRecord): void {
@@ -27,6 +42,34 @@ export class CallRepository {
            sip_status AS sipStatus, reason, digit_count AS digitCount FROM call_attempts WHERE payment_id = ? ORDER BY attempt`,
       )
       .all(paymentId) as Array<CallRecord & { attempt: number }>;
+  }
+
+  /**
+   * The number is not kept with the CDR: the dial's blind index says whether it is still the
+   * consumer's enrolled number, and only then is that number opened, masked, and shown.
+   */
+  list(filter: CallAttemptFilter): CallAttempt[] {
+    const rows = this.db
+      .prepare(
+        `SELECT c.payment_id AS paymentId, p.merchant_id AS merchantId, c.attempt, c.call_id AS callId, c.started_at AS startedAt,
+           c.answered_at AS answeredAt, c.ended_at AS endedAt, c.outcome, c.sip_status AS sipStatus, c.reason,
+           c.digit_count AS digitCount, k.id AS consumerId, k.phone_sealed AS phoneSealed, d.number_index = k.phone_index AS sameNumber
+         FROM call_attempts c
+         JOIN payments p ON p.id = c.payment_id
+         LEFT JOIN consumers k ON k.id = p.consumer_id
+         LEFT JOIN dials d ON d.payment_id = c.payment_id AND d.attempt = c.attempt
+         WHERE (@paymentId IS NULL OR c.payment_id = @paymentId) AND (@since IS NULL OR c.started_at >= @since)
+         ORDER BY CASE WHEN @paymentId IS NULL THEN -c.id ELSE c.attempt END
+         LIMIT @limit`,
+      )
+      .all({ paymentId: filter.paymentId ?? null, since: filter.since ?? null, limit: filter.limit }) as CallAttemptRow[];
+    return rows.map(({ consumerId, phoneSealed, sameNumber, ...r }) => ({
+      ...r,
+      maskedNumber:
+        sameNumber === 1 && consumerId !== null && phoneSealed !== null
+          ? maskPhone(this.crypto.open(phoneSealed, aad('consumers', 'phone', consumerId)))
+          : null,
+    }));
   }
 
   /** Records a wrong PIN and returns how many the consumer has keyed within the window. */

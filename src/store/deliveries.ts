@@ -53,6 +53,14 @@ export class DeliveryRepository {
       .run({ id, httpStatus, error, next: nextAttemptIso });
   }
 
+  /** Pending deliveries and the creation time of the oldest (the outbox's backlog, for metrics). */
+  backlog(): { pending: number; oldestCreatedAt: string | null } {
+    const row = this.db
+      .prepare("SELECT count(*) AS pending, min(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'")
+      .get() as { pending: number; oldest: string | null };
+    return { pending: row.pending, oldestCreatedAt: row.oldest };
+  }
+
   list(filter: { merchantId?: string; status?: DeliveryStatus; limit: number }): DeliveryInfo[] {
     return this.db
       .prepare(

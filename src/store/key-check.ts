@@ -23,3 +23,14 @@ export function checkKeyMatches(db: Db, crypto: FieldCrypto): void {
   }
   throw new CallpayError('key_invalid', 'master key: this key does not match the database (wrong key file or CALLPAY_MASTER_KEY?)', 'keyFile');
 }
+
+/** Whether a database (a backup, say) was sealed under this key, without writing to it. */
+export function keyCanaryStatus(db: Db, crypto: FieldCrypto): 'match' | 'mismatch' | 'missing' {
+  const row = db.prepare("SELECT value FROM meta WHERE name = 'key_check'").get() as { value: unknown } | undefined;
+  if (!row) return 'missing';
+  try {
+    return Buffer.isBuffer(row.value) && crypto.open(row.value, AAD) === CANARY ? 'match' : 'mismatch';
+  } catch {
+    return 'mismatch';
+  }
+}

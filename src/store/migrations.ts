@@ -4,6 +4,7 @@ import { PAYMENTS_SQL } from './schema/002-payments.js';
 import { CALLS_SQL } from './schema/003-calls.js';
 import { CONSUMER_LOCALE_SQL } from './schema/004-consumer-locale.js';
 import { DIALS_AND_LIMITS_SQL } from './schema/005-dials-and-limits.js';
+import { AUDIT_SQL } from './schema/006-audit.js';
 
 export interface Migration {
   version: number;
@@ -28,6 +29,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'call attempts, PIN failures, merchant voice clips', sql: CALLS_SQL },
   { version: 4, name: 'consumer locale checked by the application', sql: CONSUMER_LOCALE_SQL, rebuildsTables: true },
   { version: 5, name: 'dial attempts for the call caps, persistent checkout attempt limits', sql: DIALS_AND_LIMITS_SQL },
+  { version: 6, name: 'hash-chained operator audit log', sql: AUDIT_SQL },
 ];
 
 /** `through`: stop after this version (tests build an older database to upgrade). */

@@ -14,6 +14,7 @@ import { CallRepository } from './calls.js';
 import { AttemptLimitRepository, DialRepository } from './dials.js';
 import { WebhookSecretRepository } from './webhook-secrets.js';
 import { BillingRepository } from './billing.js';
+import { AuditRepository } from './audit.js';
 import type { Clock } from '../domain/clock.js';
 import { CallpayError } from '../domain/errors.js';
 import type { Repositories, Store, Transaction } from '../payments/repositories.js';
@@ -45,6 +46,7 @@ interface SyncRepositories {
   attemptLimits: AttemptLimitRepository;
   webhookSecrets: WebhookSecretRepository;
   billing: BillingRepository;
+  audit: AuditRepository;
 }
 
 /** How long a query outside a transaction waits for the open one before it is reported as a bug. */
@@ -72,6 +74,7 @@ export class SqliteStore implements Store {
   declare readonly attemptLimits: Repositories['attemptLimits'];
   declare readonly webhookSecrets: Repositories['webhookSecrets'];
   declare readonly billing: Repositories['billing'];
+  declare readonly audit: Repositories['audit'];
   private readonly inTx: Repositories;
   private open = false;
   private waiting: Array<() => void> = [];
@@ -89,11 +92,12 @@ export class SqliteStore implements Store {
       events: new EventRepository(db, o.clock, o.webhookRetryForHours),
       deliveries: new DeliveryRepository(db),
       idempotency: new IdempotencyRepository(db, o.clock),
-      callRecords: new CallRepository(db, o.clock),
+      callRecords: new CallRepository(db, o.clock, o.crypto),
       dials: new DialRepository(db, o.crypto, o.clock),
       attemptLimits: new AttemptLimitRepository(db, o.crypto, o.clock),
       webhookSecrets: new WebhookSecretRepository(db, o.crypto, o.clock),
       billing: new BillingRepository(db, accounts),
+      audit: new AuditRepository(db, o.crypto, o.clock),
     };
     const outside: Gate = { busy: () => this.open, later: (call) => this.afterOpen(call) };
     // Checked here: each repository's async facade must satisfy the application's port.

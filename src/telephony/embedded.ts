@@ -1,8 +1,11 @@
 import type { Logger } from '../log.js';
 import type { InbandDtmfMode } from './media/inband-dtmf.js';
 import type { Call, CallEngine, CallRecord, CollectOptions, CollectResult, DialRequest, DialResult, Digit, PlayOptions, PlayResult } from './engine.js';
+import { MEDIA_TIMEOUT } from '../domain/call.js';
 import { createSipUserAgent, buildOffer, type Dialog, type DigestCredentials, type InviteResult, type SipUserAgent, type Timers } from './sip/index.js';
-import { createMediaEngine, type MediaEngine, type MediaSession } from './media/session.js';
+import type { SipTlsOptions } from './sip/transports.js';
+import { createMediaEngine, type MediaEngine, type MediaSession, type RemoteMedia } from './media/session.js';
+import type { SessionMedia } from './sip/sdp.js';
 import { DigitCollector } from './media/collector.js';
 
 export interface EmbeddedEngineOptions {
@@ -16,10 +19,24 @@ export interface EmbeddedEngineOptions {
     username: string | null;
     password: string | null;
     ringTimeoutMs: number;
+    /** Session-Expires our INVITEs ask for (RFC 4028); absent = 1800. */
+    sessionExpiresSeconds?: number;
     /** More "host:port" signalling addresses a call's requests may come from (issue 10, D2). */
     trustedSources?: readonly string[];
+    /** DNS servers for RFC 3263 lookups of the trunk ("ip", "ip:port"); empty/absent = the system's. */
+    dnsServers?: readonly string[];
+    /** `telephony.sip.tls`: CA, our certificate, TLS listener port. */
+    tls?: SipTlsOptions;
   };
-  rtp: { bindHost: string; portMin: number; portMax: number; inbandDtmf?: InbandDtmfMode };
+  rtp: {
+    bindHost: string; portMin: number; portMax: number; inbandDtmf?: InbandDtmfMode;
+    /** Latch to where the phone's RTP comes from (NAT); config default true, absent = false (the SDP address only). */
+    symmetric?: boolean;
+    /** No RTP/RTCP from the phone for this long ends the call as failed/media_timeout; 0 or absent = off. */
+    inactivityTimeoutSeconds?: number;
+    /** RTCP's minimum report interval; 5000 by default (tests use a short one; not a config key). */
+    rtcpIntervalMs?: number;
+  };
   log: Logger;
   timers?: Partial<Timers>;
 }
@@ -37,13 +54,18 @@ export async function createEmbeddedEngine(opts: EmbeddedEngineOptions): Promise
   const ua = await createSipUserAgent({
     bindHost: opts.sip.bindHost, bindPort: opts.sip.bindPort, outboundProxy: opts.sip.outboundProxy, log: opts.log,
     trustedSources: opts.sip.trustedSources ?? [],
+    dnsServers: opts.sip.dnsServers ?? [],
+    tls: opts.sip.tls ?? null,
+    ...(opts.sip.sessionExpiresSeconds === undefined ? {} : { sessionExpiresSeconds: opts.sip.sessionExpiresSeconds }),
     ...(opts.timers ? { timers: opts.timers } : {}),
   });
-  const media = createMediaEngine({ ...opts.rtp, log: opts.log });
+  const { inactivityTimeoutSeconds, ...rtp } = opts.rtp;
+  const media = createMediaEngine({ ...rtp, inactivityTimeoutMs: (inactivityTimeoutSeconds ?? 0) * 1000, log: opts.log });
   const credentials: DigestCredentials | null =
     opts.sip.username && opts.sip.password ? { username: opts.sip.username, password: opts.sip.password } : null;
   return {
     sipPort: ua.local.port,
+    mediaStats: () => media.stats({ resetIntervals: true }),
     async dial(req) {
       return dial(ua, media, opts, credentials, req);
     },
@@ -82,11 +104,16 @@ async function dial(ua: SipUserAgent, media: MediaEngine, opts: EmbeddedEngineOp
     };
     return { kind: result.kind, sipStatus: result.sipStatus, reason: result.reason, record };
   }
-  await session.start({
-    host: result.media.remoteHost, port: result.media.remotePort, codec: result.media.codec,
-    payloadType: result.media.payloadType, telephoneEventPt: result.media.telephoneEventPt, send: result.media.send,
-  });
+  await session.start(remoteMedia(result.media));
   return { kind: 'answered', call: new EmbeddedCall(result.callId, result.dialog, session, req, startedAt) };
+}
+
+/** The media engine's view of what SIP negotiated (the answer, or a re-INVITE). */
+function remoteMedia(m: SessionMedia): RemoteMedia {
+  return {
+    host: m.remoteHost, port: m.remotePort, codec: m.codec, payloadType: m.payloadType, telephoneEventPt: m.telephoneEventPt, send: m.send,
+    receive: m.receive ?? true, rtcpMux: m.rtcpMux ?? false, rtcp: m.rtcp ?? null,
+  };
 }
 
 function onceRinging(cb: () => void): (p: { status: number }) => void {
@@ -127,15 +154,23 @@ class EmbeddedCall implements Call {
     // A re-INVITE (hold, resume, new address or codecs): media follows it; digits keep coming either way.
     dialog.onSessionUpdate((m) => {
       this.session
-        .start({ host: m.remoteHost, port: m.remotePort, codec: m.codec, payloadType: m.payloadType, telephoneEventPt: m.telephoneEventPt, send: m.send })
+        .start(remoteMedia(m))
         .catch((err: unknown) => this.log.warn({ err }, 'media not updated after a re-INVITE'));
+    });
+    // A phone that stopped sending (dead line, lost NAT mapping) ends the call: BYE, and the CDR says why.
+    session.onMediaTimeout((silentMs) => {
+      if (this.over) return;
+      this.log.warn({ silentMs }, 'no media from the phone: ending the call (media_timeout)');
+      this.rec.outcome = 'failed';
+      this.rec.reason = MEDIA_TIMEOUT;
+      void this.hangup();
     });
     this.ended = dialog.ended.then(async (by) => {
       this.over = true;
       this.collector.hangUp();
       await this.session.close();
       this.rec.endedAt = new Date().toISOString();
-      if (by === 'remote') {
+      if (by === 'remote' && this.rec.reason !== MEDIA_TIMEOUT) {
         this.rec.outcome = 'hung_up';
         this.rec.reason = 'BYE from the phone';
       }

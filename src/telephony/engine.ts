@@ -15,6 +15,18 @@ export interface CallEngine {
   close(): Promise<void>;
   /** False while the engine cannot place calls (e.g. FreeSWITCH's event socket is down): /readyz. */
   healthy?(): boolean;
+  /** Media-path figures for metrics, where the engine sends the audio itself (embedded); send intervals reset on each read. */
+  mediaStats?(): Promise<MediaStats | null>;
+}
+
+/** Totals since start, and RTP send intervals since the previous read. */
+export interface MediaStats {
+  sessions: number;
+  sent: number;
+  ignored: number;
+  resyncs: number;
+  rtcpSent: number;
+  sendIntervalMs: { count: number; p50: number; p99: number; max: number };
 }
 
 export interface DialRequest {

@@ -13,6 +13,12 @@ import type { CallAuthorizer } from '../payments/ports.js';
 import { createIntakeApp } from '../intake/app.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from '../notify/dispatcher.js';
 import { createCheckout, checkoutPath } from '../checkout/index.js';
+import { createMetrics } from '../metrics/registry.js';
+import { instrumentStore } from '../metrics/instrument-store.js';
+import { observeHttp } from '../metrics/http.js';
+import { observeProgress } from '../metrics/progress.js';
+import { registerCollectors } from '../metrics/collectors.js';
+import { startAdminServer, type AdminServer } from '../metrics/admin.js';
 
 export interface Daemon {
   url: string;
@@ -23,6 +29,8 @@ export interface Daemon {
   dispatcher: WebhookDispatcher;
   progress: ProgressHub;
   store: Store;
+  /** The admin listener (GET /metrics), or null when `admin.enabled` is false. */
+  adminUrl: string | null;
   /** Stops accepting, finishes in-flight work (calls, deliveries), then closes the stores. */
   stop(): Promise<void>;
 }
@@ -38,8 +46,11 @@ export interface DaemonOptions {
 
 /** The composition root of `callpay serve`: engine, payment service, sweeper, dispatcher, HTTP. */
 export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Promise<Daemon> {
-  const { config, store, log } = ctx;
+  const { config, log } = ctx;
   const { clock } = ctx;
+  // Metrics observe at the store port, the HTTP server and the progress hub: nothing else changes.
+  const metrics = config.admin.enabled ? createMetrics({ merchantLabels: config.admin.merchantLabels }) : null;
+  const store = metrics ? instrumentStore(ctx.store, metrics) : ctx.store;
   let engine: CallEngine | undefined;
   const authorizer = opts.authorizer ?? (await createAuthorizer({ config, log, clock, onEngine: (e) => (engine = e) }));
   const progress = new ProgressHub(clock);
@@ -95,6 +106,17 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     checkout: checkout.router,
   });
   const server = createServer(app);
+  let admin: AdminServer | null = null;
+  if (metrics) {
+    observeHttp(server, metrics);
+    observeProgress(progress, metrics);
+    registerCollectors(metrics, {
+      store, now: clock,
+      databasePath: store.driver === 'sqlite' ? config.database : null,
+      media: () => engine?.mediaStats?.() ?? Promise.resolve(null),
+    });
+    admin = await startAdminServer({ host: config.admin.host, port: config.admin.port, metrics, log });
+  }
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -113,6 +135,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
   return {
     url: `http://${host}:${address.port}`,
     server, payments, sweeper, dispatcher, progress, store,
+    adminUrl: admin?.url ?? null,
     calls: payments.calls,
     stop() {
       stopping ??= (async () => {
@@ -123,6 +146,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
         await payments.calls.drain(60_000);
         await Promise.all([sweeper.stop(), dispatcher.stop(), closed]);
         await authorizer.close();
+        await admin?.close();
         log.info('callpay stopped');
       })();
       return stopping;

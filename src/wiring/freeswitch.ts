@@ -7,7 +7,7 @@ import { SHIPPED_PROMPTS_DIR } from '../ivr/prompts.js';
 import { createFreeswitchEngine, type FreeswitchEngine } from '../telephony/freeswitch/engine.js';
 
 /** The password from the config (or CALLPAY_TELEPHONY_FREESWITCH_PASSWORD) or else its file; never logged. */
-function eventSocketPassword(c: Config['telephony']['freeswitch']): string {
+export function eventSocketPassword(c: Config['telephony']['freeswitch']): string {
   if (c.password !== null) return c.password;
   if (c.passwordFile === null) {
     throw new CallpayError('config_invalid', 'telephony.freeswitch.password: null, expected the event socket password or a passwordFile', 'telephony.freeswitch.password');

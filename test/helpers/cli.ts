@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import Database from 'better-sqlite3';
+import { expect } from 'vitest';
 import { main } from '../../src/cli/main.js';
 
 export interface CliResult {
@@ -37,6 +38,13 @@ export async function runCli(
     logDestination: { write: (line: string) => void (logs += line) },
   });
   return { code, stdout: out(), stderr: err(), logs };
+}
+
+/** The JSON a successful `--json` command printed (fails the test on an error or a stderr line). */
+export function jsonOf<T>(r: CliResult): T {
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as T;
 }
 
 /** A temp directory that the test owns and removes. */

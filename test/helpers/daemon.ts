@@ -5,6 +5,7 @@ import { freeRtpPortRange } from './rtp-phone.js';
 import { openContext, type AppContext } from '../../src/wiring/context.js';
 import { startDaemon, type Daemon } from '../../src/wiring/daemon.js';
 import type { AuthorizationRequest, CallAuthorizer, CallOutcome } from '../../src/payments/ports.js';
+import { checkApiResponse } from './openapi.js';
 
 export type Script = CallOutcome | ((req: AuthorizationRequest) => Promise<CallOutcome>);
 
@@ -50,7 +51,7 @@ export interface TestWorld {
 export async function startWorld(env: Record<string, string> = {}, opts: { configuredEngine?: boolean } = {}): Promise<TestWorld> {
   const tmp = tempDir();
   // Tests place many calls to one consumer (and one number); the toll-fraud caps have their own tests.
-  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '1000', CALLPAY_IVR_MAX_CALLS_PER_NUMBER_PER_HOUR: '1000', ...env };
+  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ADMIN_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '1000', CALLPAY_IVR_MAX_CALLS_PER_NUMBER_PER_HOUR: '1000', ...env };
   const cli = (args: string[], stdin?: string) => runCli(args, { cwd: tmp.path, env: fullEnv, ...(stdin === undefined ? {} : { stdin }) });
   await cli(['init']);
   const merchant = JSON.parse((await cli(['merchant', 'add', '--name', 'Night Market Stall 12', '--json'])).stdout) as { id: string; api_key: string };
@@ -85,7 +86,10 @@ export async function startWorld(env: Record<string, string> = {}, opts: { confi
       }
       const res = await fetch(`${daemon.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(10_000) });
       const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+      const parsed: unknown = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text || undefined;
+      // Every response an API test sees is checked against the OpenAPI document (issue 13, item 2).
+      checkApiResponse(method, path, res.status, parsed);
+      return { status: res.status, body: parsed as any, headers: res.headers };
     },
     async close() {
       db.close();

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { createSipUserAgent, type InviteRequest, type InviteResult, type SipUserAgent, type SipUserAgentOptions } from '../../src/telephony/sip/index.js';
 import type { HostPort } from '../../src/telephony/sip/headers.js';
 import { getHeader, getHeaders, parseMessage, type IncomingMessage, type IncomingRequest } from '../../src/telephony/sip/message.js';
+import { Inbox } from './inbox.js';
 
 /**
  * A tiny fake phone for the user agent's tests: a second UDP socket on loopback that a test drives
@@ -19,6 +20,23 @@ export const T1 = 50;
 export const T2 = 8 * T1;
 
 export const crlf = (lines: string[]) => lines.join('\r\n');
+
+/** A UAS's response to `m`: its Vias, From, To (+ tag on the first answer), Call-ID and CSeq. */
+export function responseText(m: IncomingMessage, status: number, reason: string, opts: { toTag?: string; body?: string; headers?: string[] } = {}): string {
+  const to = getHeader(m, 'to') ?? '';
+  return crlf([
+    `SIP/2.0 ${status} ${reason}`,
+    ...getHeaders(m, 'via').map((v) => `Via: ${v}`),
+    `From: ${getHeader(m, 'from')}`,
+    `To: ${opts.toTag && !m.core.to.tag ? `${to};tag=${opts.toTag}` : to}`,
+    `Call-ID: ${m.core.callId}`,
+    `CSeq: ${m.core.cseq.seq} ${m.core.cseq.method}`,
+    ...(opts.headers ?? []),
+    `Content-Length: ${Buffer.byteLength(opts.body ?? '')}`,
+    '',
+    opts.body ?? '',
+  ]);
+}
 export const OFFER = crlf(['v=0', 'o=callpay 1 1 IN IP4 127.0.0.1', 's=callpay', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 40000 RTP/AVP 0 8 101', 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16', 'a=ptime:20', 'a=sendrecv', '']);
 export const ANSWER = crlf(['v=0', 'o=phone 9 9 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 41000 RTP/AVP 8 96', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:96 telephone-event/8000', '']);
 
@@ -36,8 +54,7 @@ export class FakePhone {
   readonly all: Received[] = [];
   /** Set while the UA closes: its BYEs are answered so that close() need not wait them out. */
   answerByes = false;
-  private readonly queue: Received[] = [];
-  private readonly waiters: Array<{ pred: (r: Received) => boolean; resolve: (r: Received) => void }> = [];
+  private readonly inbox = new Inbox<Received>('the fake phone');
 
   private constructor(
     private readonly socket: Socket,
@@ -49,10 +66,7 @@ export class FakePhone {
       const r: Received = { msg: parsed.message, raw: buf.toString(), source: { host: rinfo.address, port: rinfo.port }, at: Date.now() };
       this.all.push(r);
       if (this.answerByes && r.msg.type === 'request' && r.msg.method === 'BYE') this.respond(r, 200, 'OK');
-      const i = this.waiters.findIndex((w) => w.pred(r));
-      const waiter = i >= 0 ? this.waiters.splice(i, 1)[0] : undefined;
-      if (waiter) waiter.resolve(r);
-      else this.queue.push(r);
+      this.inbox.push(r);
     });
   }
 
@@ -63,17 +77,7 @@ export class FakePhone {
   }
 
   next(pred: (r: Received) => boolean, timeoutMs = 3000): Promise<Received> {
-    const i = this.queue.findIndex(pred);
-    const queued = i >= 0 ? this.queue.splice(i, 1)[0] : undefined;
-    if (queued) return Promise.resolve(queued);
-    return new Promise((resolve, reject) => {
-      const waiter = { pred, resolve: (r: Received) => (clearTimeout(timer), resolve(r)) };
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error('the fake phone waited in vain'));
-      }, timeoutMs);
-      this.waiters.push(waiter);
-    });
+    return this.inbox.next(pred, timeoutMs);
   }
 
   async request(method: string, timeoutMs?: number): Promise<Req> {
@@ -94,20 +98,7 @@ export class FakePhone {
 
   /** Answers a request the way a UAS does: its Vias, From, To (+ tag), Call-ID and CSeq. */
   respond(req: Received, status: number, reason: string, opts: { toTag?: string; body?: string; headers?: string[] } = {}): string {
-    const m = req.msg;
-    const to = getHeader(m, 'to') ?? '';
-    const text = crlf([
-      `SIP/2.0 ${status} ${reason}`,
-      ...getHeaders(m, 'via').map((v) => `Via: ${v}`),
-      `From: ${getHeader(m, 'from')}`,
-      `To: ${opts.toTag && !m.core.to.tag ? `${to};tag=${opts.toTag}` : to}`,
-      `Call-ID: ${m.core.callId}`,
-      `CSeq: ${m.core.cseq.seq} ${m.core.cseq.method}`,
-      ...(opts.headers ?? []),
-      `Content-Length: ${Buffer.byteLength(opts.body ?? '')}`,
-      '',
-      opts.body ?? '',
-    ]);
+    const text = responseText(req.msg, status, reason, opts);
     this.send(text, req.source);
     return text;
   }

@@ -81,7 +81,8 @@ export interface HeldPortRange {
 
 const HOST = '127.0.0.1';
 
-function bindUdp(port: number): Promise<Socket | null> {
+/** A UDP socket on 127.0.0.1:`port`, or null when the port is taken. */
+export function bindUdp(port: number): Promise<Socket | null> {
   const s = createSocket('udp4');
   return new Promise((done) => {
     s.once('error', () => {

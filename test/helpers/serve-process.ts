@@ -19,7 +19,7 @@ export interface ServeProcess {
 export async function startServe(cwd: string, env: Record<string, string>, timeoutMs = 15_000, launcher = BIN): Promise<ServeProcess> {
   const child = spawn(process.execPath, [launcher, 'serve'], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', CALLPAY_HTTP_PORT: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', CALLPAY_HTTP_PORT: '0', CALLPAY_ADMIN_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -4,6 +4,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killAtExit, signal, sleep, within } from './child.js';
 
 /**
  * sipp (Debian `sip-tester` 3.6.1) as a real SIP peer on loopback, one process per phone or caller.
@@ -23,6 +24,7 @@ const HOST = '127.0.0.1';
 /** Keys ([name] in the scenarios) that have a default; see each scenario's header comment. */
 export const DEFAULT_KEYS: Readonly<Record<string, string>> = {
   dtmf_pt: '101',
+  audio_pts: '0 8',
   info_digits: '4411',
   hangup_after_ms: '1000',
   reinvite_after_ms: '500',
@@ -53,6 +55,8 @@ export interface StartSippOptions {
   timeoutMs?: number;
   /** -rtp_echo: echo the RTP it receives back to its sender. Default off (received RTP is dropped). */
   rtpEcho?: boolean;
+  /** SIP transport: 'tcp' = `-t t1` (one TCP connection per call; its SIP port is then a TCP listener). Default 'udp'. */
+  transport?: 'udp' | 'tcp';
   /** More sipp options, appended last. */
   args?: string[];
   /** How long to wait for its ports to be bound. Default 5 s. */
@@ -67,13 +71,13 @@ export interface SippExit {
 export interface Sipp {
   readonly scenario: string;
   readonly pid: number;
-  /** Its SIP UDP port on 127.0.0.1. */
+  /** Its SIP port on 127.0.0.1 (UDP, or TCP with transport 'tcp'). */
   readonly port: number;
   /** Its RTP port: the m=audio port of its SDP, and the source port of the RTP it plays. */
   readonly mediaPort: number;
   /** "127.0.0.1:<port>", for `remote` of another instance or a SIP proxy setting. */
   readonly hostPort: string;
-  /** "sip:phone@127.0.0.1:<port>": where to call it. */
+  /** "sip:phone@127.0.0.1:<port>" (";transport=tcp" added over TCP): where to call it. */
   readonly uri: string;
   /** The sipp command line, for reports. */
   readonly command: string;
@@ -96,21 +100,6 @@ export interface Sipp {
   actionLog(): string;
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // last resort if a test run dies without its afterEach: no sipp outlives the test process
-  process.once('exit', () => {
-    for (const child of live) {
-      if (child.pid !== undefined) {
-        try { process.kill(child.pid, 'SIGKILL'); } catch { /* already gone */ }
-      }
-    }
-  });
-}
 
 export function scenarioPath(scenario: string): string {
   if (scenario.endsWith('.xml') || isAbsolute(scenario) || scenario.includes('/')) return resolve(scenario);
@@ -134,7 +123,6 @@ export async function startSipp(options: StartSippOptions): Promise<Sipp> {
     if (keys.pcap === undefined) throw new Error(`${options.scenario}: needs a pcap (startSipp({ pcap }))`);
     if (!existsSync(keys.pcap)) throw new Error(`${options.scenario}: pcap not found: ${keys.pcap}`);
   }
-  installExitHook();
 
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -182,6 +170,7 @@ async function launch(options: StartSippOptions, file: string, xml: string, keys
     ...(options.authUser !== undefined ? ['-au', options.authUser] : []),
     ...(options.authPassword !== undefined ? ['-ap', options.authPassword] : []),
     ...(options.rtpEcho ? ['-rtp_echo'] : []),
+    ...(options.transport === 'tcp' ? ['-t', 't1'] : []),
     ...Object.entries(keys).flatMap(([k, v]) => ['-key', k, v]),
     ...declaredArgs(xml),
     ...(options.args ?? []),
@@ -203,8 +192,7 @@ async function launch(options: StartSippOptions, file: string, xml: string, keys
       fail(e.code === 'ENOENT' ? new Error('sipp is not installed (Debian: apt-get install sip-tester)') : e));
   });
   const exited = new Promise<SippExit>((done) => child.once('exit', (code, signal) => done({ code, signal })));
-  live.add(child);
-  void exited.then(() => live.delete(child));
+  killAtExit(child, exited);
   await spawned;
   const pid = child.pid!;
 
@@ -221,7 +209,7 @@ async function launch(options: StartSippOptions, file: string, xml: string, keys
     port,
     mediaPort,
     hostPort: `${HOST}:${port}`,
-    uri: `sip:phone@${HOST}:${port}`,
+    uri: `sip:phone@${HOST}:${port}${options.transport === 'tcp' ? ';transport=tcp' : ''}`,
     command,
     dir,
     exited,
@@ -279,7 +267,8 @@ async function launch(options: StartSippOptions, file: string, xml: string, keys
       if (exit.code === 254 || /Unable to bind|Address already in use/i.test(logs)) throw new PortTaken(logs);
       throw new Error(`sipp ${options.scenario} exited before it was ready\n${logs}`);
     }
-    if (boundBy(pid, [port, mediaPort])) return sipp;
+    const sipBound = options.transport === 'tcp' ? tcpListeningBy(pid, port) && boundBy(pid, [mediaPort]) : boundBy(pid, [port, mediaPort]);
+    if (sipBound) return sipp;
     if (Date.now() > readyBy) {
       await sipp.stop();
       throw new Error(`sipp ${options.scenario} did not bind ${HOST}:${port} and :${mediaPort} in time\n${sipp.logs()}`);
@@ -288,23 +277,6 @@ async function launch(options: StartSippOptions, file: string, xml: string, keys
   }
 }
 
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
-  }
-}
-
-function within<T>(p: Promise<T>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.then(() => true),
-    new Promise<boolean>((done) => { timer = setTimeout(() => done(false), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface TracedMessage {
   direction: 'sent' | 'received';
@@ -318,7 +290,7 @@ export interface TracedMessage {
 export function parseSipTrace(trace: string): TracedMessage[] {
   const out: TracedMessage[] = [];
   for (const block of trace.split(/^-{10,}[^\n]*\n/m)) {
-    const m = /^UDP message (sent|received)[^\n]*\n\n([^]*)$/.exec(block);
+    const m = /^(?:UDP|TCP) message (sent|received)[^\n]*\n\n([^]*)$/.exec(block);
     if (!m) continue;
     const text = m[2]!.replace(/\n+$/, '');
     out.push({ direction: m[1] as 'sent' | 'received', text, firstLine: text.split(/\r?\n/, 1)[0]! });
@@ -326,19 +298,40 @@ export function parseSipTrace(trace: string): TracedMessage[] {
   return out;
 }
 
-/** True when every port has a UDP socket bound by this process (not merely by someone). */
-export function boundBy(pid: number, ports: number[]): boolean {
-  let inodes: Set<string>;
+function socketInodes(pid: number): Set<string> | null {
   try {
-    inodes = new Set(
+    return new Set(
       readdirSync(`/proc/${pid}/fd`)
         .map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })
         .map((link) => /^socket:\[(\d+)\]$/.exec(link)?.[1])
         .filter((i): i is string => i !== undefined),
     );
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** True when this process has a TCP socket listening on the port (state 0A = LISTEN). */
+export function tcpListeningBy(pid: number, port: number): boolean {
+  const inodes = socketInodes(pid);
+  if (!inodes) return false;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(table, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const local = f[1];
+      if (!local || f[3] !== '0A' || !f[9] || !inodes.has(f[9])) continue;
+      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) return true;
+    }
+  }
+  return false;
+}
+
+/** True when every port has a UDP socket bound by this process (not merely by someone). */
+export function boundBy(pid: number, ports: number[]): boolean {
+  const inodes = socketInodes(pid);
+  if (!inodes) return false;
   const bound = new Set<number>();
   for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
     let text = '';

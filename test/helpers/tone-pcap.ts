@@ -3,7 +3,7 @@ import { encode } from '../../src/telephony/media/g711.js';
 import { ethernetIpv4Udp, pcapFile, TELEPHONE_EVENT_CODES } from './pcap.js';
 
 /**
- * In-band DTMF fixtures for sipp's `play_pcap_audio`: one PCMU stream in 20 ms packets whose audio
+ * In-band DTMF fixtures for sipp's `play_pcap_audio`: one G.711 stream (PCMU or PCMA) in 20 ms packets whose audio
  * carries each key as its DTMF tone pair (−10 dBm0 per tone), optionally with speech before and under
  * the keys, and optionally with each key also sent as RFC 4733 events (as gateways that leave the tones
  * in the audio do). See pcap.ts for how sipp replays it.
@@ -18,6 +18,10 @@ export interface TonePcapOptions {
   speech?: Int16Array;
   /** Also send each key as RFC 4733 events with this payload type. */
   eventPayloadType?: number;
+  /** Speech also goes on under the keys, this many dB below its own level (a caller who talks while keying). */
+  speechUnderTonesDb?: number;
+  /** The line's codec; default PCMU (payload type 0), PCMA is payload type 8. */
+  codec?: 'PCMU' | 'PCMA';
 }
 
 const LOW = [697, 770, 852, 941];
@@ -44,9 +48,12 @@ export function writeTonePcap(path: string, o: TonePcapOptions): { durationMs: n
     toneAt.fill(1, at, at + tone);
     for (let n = 0; n < tone; n++) pcm[at + n] = AMP * (Math.sin((2 * Math.PI * fl * n) / 8000) + Math.sin((2 * Math.PI * fh * n) / 8000));
   });
-  if (o.speech?.length) for (let n = 0; n < total; n++) if (!toneAt[n]) pcm[n] = o.speech[n % o.speech.length]!;
+  const under = o.speechUnderTonesDb === undefined ? 0 : 10 ** (-o.speechUnderTonesDb / 20);
+  if (o.speech?.length) for (let n = 0; n < total; n++) pcm[n]! += o.speech[n % o.speech.length]! * (toneAt[n] ? under : 1);
   const samples = Int16Array.from(pcm, (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
-  const ulaw = encode('PCMU', samples);
+  const codec = o.codec ?? 'PCMU';
+  const audioPt = codec === 'PCMA' ? 8 : 0;
+  const audio = encode(codec, samples);
 
   const ssrc = 0x5eed0002;
   let seq = 2000;
@@ -62,7 +69,7 @@ export function writeTonePcap(path: string, o: TonePcapOptions): { durationMs: n
     return Buffer.concat([h, payload]);
   };
   for (let at = 0; at < total; at += FRAME) {
-    packets.push({ atMs: at / 8, rtp: rtp(at === 0, 0, at, ulaw.subarray(at, at + FRAME)) });
+    packets.push({ atMs: at / 8, rtp: rtp(at === 0, audioPt, at, audio.subarray(at, at + FRAME)) });
     if (o.eventPayloadType === undefined) continue;
     keyStarts.forEach((start, i) => {
       if (at < start || at >= start + tone) return;

@@ -66,6 +66,7 @@ const strings: Strings = {
     call_failed: 'The call could not be placed.',
     hung_up: 'The call ended before the PIN was keyed.',
     interrupted: 'The call was interrupted.',
+    media_timeout: 'The call was lost: no sound came from your phone.',
     password_failed: 'The password was not accepted.',
   },
   returnLink: 'Return to {merchant}',

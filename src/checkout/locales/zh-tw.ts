@@ -66,6 +66,7 @@ const strings: Strings = {
     call_failed: '無法撥通您的電話。',
     hung_up: '輸入 PIN 碼前通話已結束。',
     interrupted: '通話中斷。',
+    media_timeout: '通話中斷：未收到您電話的聲音。',
     password_failed: '密碼未通過驗證。',
   },
   returnLink: '返回 {merchant}',

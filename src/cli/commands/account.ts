@@ -32,7 +32,7 @@ export function registerAccount(program: Command, io: CliIo): void {
     .option('--default', "make this the consumer's default account")
     .option('--json', 'machine-readable output')
     .action((ref: string, opts: AddOptions, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const kind = parseAccountKind(opts.kind);
         const plan = parseAccountPlan(opts.plan);
         const number = parseCarrierAccountNumber(opts.number);
@@ -41,7 +41,9 @@ export function registerAccount(program: Command, io: CliIo): void {
         if (plan === 'prepaid' && opts.creditLimit !== undefined) throw invalidField('credit-limit', 'only postpaid accounts have a credit limit');
         const creditLimit = opts.creditLimit === undefined ? null : parseMajorAmount(opts.creditLimit, currency, 'credit-limit');
         const consumer = await findConsumer(ctx.store.consumers, ref);
-        const a = await ctx.store.accounts.add({ consumerId: consumer.id, kind, number, plan, currency, creditLimit, makeDefault: opts.default === true });
+        const a = await audited('account.add', (tx) => tx.accounts.add({ consumerId: consumer.id, kind, number, plan, currency, creditLimit, makeDefault: opts.default === true }), (r) => ({
+          subject: r.id, details: { consumer: consumer.id, kind, plan, currency, credit_limit_minor: creditLimit },
+        }));
         ctx.log.info({ consumerId: consumer.id, accountId: a.id }, 'billable account added');
         out.result(accountView(a, false), () => `added ${accountLine(a, false)}`);
       }),
@@ -54,10 +56,13 @@ export function registerAccount(program: Command, io: CliIo): void {
     .option('--reveal', 'show account numbers in full')
     .option('--json', 'machine-readable output')
     .action((ref: string, opts: { reveal?: boolean }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const consumer = await findConsumer(ctx.store.consumers, ref);
         const list = await ctx.store.accounts.listForConsumer(consumer.id);
         const reveal = opts.reveal === true;
+        if (reveal && list.length > 0) {
+          await audited('account.reveal', async () => undefined, { subject: consumer.id, details: { accounts: list.map((a) => a.id), fields: ['number'] } });
+        }
         out.result(list.map((a) => accountView(a, reveal)), () =>
           list.length === 0 ? 'no billable accounts' : list.map((a) => accountLine(a, reveal)).join('\n'),
         );
@@ -72,13 +77,15 @@ export function registerAccount(program: Command, io: CliIo): void {
     .option('--memo <text>', 'note kept with the ledger entry (e.g. the receipt number)')
     .option('--json', 'machine-readable output')
     .action((id: string, opts: { amount: string; memo?: string }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const before = await ctx.store.accounts.get(id);
         const amount = parseMajorAmount(opts.amount, before.currency);
         if (amount === 0) throw invalidField('amount', 'expected more than zero');
         if (opts.memo !== undefined && opts.memo.length > 200) throw invalidField('memo', 'expected at most 200 characters');
         if (opts.memo !== undefined) checkText('memo', opts.memo);
-        const a = await ctx.store.accounts.topup(id, amount, opts.memo ?? null);
+        const a = await audited('account.topup', (tx) => tx.accounts.topup(id, amount, opts.memo ?? null), (r) => ({
+          subject: id, details: { amount_minor: amount, currency: r.currency, balance_minor: r.balance },
+        }));
         ctx.log.info({ accountId: a.id, amount }, 'prepaid account topped up');
         out.result(accountView(a, false), () => `${a.id} balance ${formatMinor(a.balance, a.currency)}`);
       }),

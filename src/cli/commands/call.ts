@@ -7,6 +7,7 @@ import { createCallEngine } from '../../wiring/engines.js';
 import { CommandFailed } from '../exit.js';
 import { table } from '../output.js';
 import { withApp } from './shared.js';
+import { registerCallRecords } from './call-records.js';
 import type { CliIo } from '../io.js';
 
 const TEST_TONE = fileURLToPath(new URL('../../../prompts/common/test-tone.wav', import.meta.url));
@@ -48,7 +49,8 @@ interface TestResult {
 }
 
 export function registerCall(program: Command, io: CliIo): void {
-  const call = program.command('call').description('telephone checks for operators');
+  const call = program.command('call').description('telephone checks and call records for operators');
+  registerCallRecords(call, io);
   call
     .command('test')
     .description('place a test call through the configured engine: play a tone, collect digits, print the outcome and timings (never the digits); exits non-zero unless the call was answered and digits were keyed')

@@ -9,6 +9,7 @@ import { consumerText, consumerView } from '../views.js';
 import { columns } from '../output.js';
 import { withApp, parseLimit } from './shared.js';
 import type { CliIo } from '../io.js';
+import type { AuditAction } from '../../domain/audit.js';
 
 interface AddOptions {
   login: string;
@@ -35,7 +36,7 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--password-stdin', 'read the authentication password from the next line of standard input')
     .option('--json', 'machine-readable output')
     .action((opts: AddOptions, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out, secrets }) => {
+      withApp(io, cmd, async ({ ctx, out, secrets, audited }) => {
         const pin = await secrets.read('pin', { fromStdin: opts.pinStdin === true, prompt: 'PIN: ', confirm: true, optional: false });
         const password = await secrets.read('password', {
           fromStdin: opts.passwordStdin === true,
@@ -43,7 +44,8 @@ export function registerConsumer(program: Command, io: CliIo): void {
           confirm: true,
           optional: opts.passwordStdin !== true,
         });
-        const c = await enrolConsumer(ctx.consumerAdmin, { ...opts, pin: pin ?? '', password });
+        const c = await audited('consumer.add', (tx) => enrolConsumer({ ...ctx.consumerAdmin, consumers: tx.consumers }, { ...opts, pin: pin ?? '', password }),
+          (r) => ({ subject: r.id, details: { password: password !== null && password !== '' } }));
         ctx.log.info({ consumerId: c.id }, 'consumer enrolled');
         out.result(consumerView(c, false), () => `enrolled ${c.id} (${c.login})`);
       }),
@@ -56,11 +58,15 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--reveal', 'show phone, national ID and address in full (PIN and password are never shown)')
     .option('--json', 'machine-readable output')
     .action((ref: string, opts: { reveal?: boolean }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const c = await findConsumer(ctx.store.consumers, ref);
         const accounts = await ctx.store.accounts.listForConsumer(c.id);
         const reveal = opts.reveal === true;
-        if (reveal) ctx.log.warn({ consumerId: c.id }, 'personal data revealed to operator');
+        if (reveal) {
+          // Recorded before anything is shown: a reveal that is not in the log does not happen.
+          await audited('consumer.reveal', async () => undefined, { subject: c.id, details: { fields: ['phone', 'national_id', 'address'] } });
+          ctx.log.warn({ consumerId: c.id }, 'personal data revealed to operator');
+        }
         const view = consumerView(c, reveal);
         out.result({ ...view, accounts: accounts.map((a) => a.id) }, () => consumerText(view, accounts, reveal));
       }),
@@ -75,8 +81,11 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--reveal', 'show personal data in full')
     .option('--json', 'machine-readable output')
     .action((opts: { status?: ConsumerStatus; limit: number; after?: string; reveal?: boolean }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const list = await ctx.store.consumers.list({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}), ...(opts.after ? { after: opts.after } : {}) });
+        if (opts.reveal === true && list.length > 0) {
+          await audited('consumer.reveal', async () => undefined, { subject: '*', details: { consumers: list.map((c) => c.id), fields: ['phone', 'national_id', 'address'] } });
+        }
         const views = list.map((c) => consumerView(c, opts.reveal === true));
         out.result(views, () =>
           views.length === 0
@@ -96,12 +105,14 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .addOption(new Option('--locale <locale>', 'new call language').choices([...LOCALES]))
     .option('--json', 'machine-readable output')
     .action((ref: string, opts: { phone?: string; nationalId?: string; address?: string; locale?: string }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         if (Object.values(opts).every((v) => v === undefined || typeof v === 'boolean')) {
           throw new CallpayError('invalid_field', 'update: give at least one of --phone, --national-id, --address, --locale', 'update');
         }
-        const c = await updateConsumer(ctx.store.consumers, (await findConsumer(ctx.store.consumers, ref)).id, opts);
-        ctx.log.info({ consumerId: c.id, changed: Object.keys(opts).filter((k) => k !== 'json') }, 'consumer updated');
+        const id = (await findConsumer(ctx.store.consumers, ref)).id;
+        const changed = Object.entries(opts).filter(([k, v]) => k !== 'json' && v !== undefined).map(([k]) => k);
+        const c = await audited('consumer.update', (tx) => updateConsumer(tx.consumers, id, opts), { subject: id, details: { changed } });
+        ctx.log.info({ consumerId: c.id, changed }, 'consumer updated');
         out.result(consumerView(c, false), () => `updated ${c.id}`);
       }),
     );
@@ -112,10 +123,10 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .argument('<consumer>', 'consumer id or login account')
     .option('--pin-stdin', 'read the new PIN from the first line of standard input')
     .action((ref: string, opts: { pinStdin?: boolean }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out, secrets }) => {
+      withApp(io, cmd, async ({ ctx, out, secrets, audited }) => {
         const c = await findConsumer(ctx.store.consumers, ref);
         const pin = await secrets.read('pin', { fromStdin: opts.pinStdin === true, prompt: 'New PIN: ', confirm: true, optional: false });
-        await setPin(ctx.consumerAdmin, c.id, pin ?? '');
+        await audited('consumer.set_pin', (tx) => setPin({ ...ctx.consumerAdmin, consumers: tx.consumers }, c.id, pin ?? ''), { subject: c.id });
         ctx.log.info({ consumerId: c.id }, 'consumer PIN changed');
         out.result({ id: c.id, pin: 'changed' }, () => `PIN changed for ${c.id}`);
       }),
@@ -128,12 +139,14 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--password-stdin', 'read the new password from the first line of standard input')
     .option('--remove', 'remove the password (sign-in by login account alone)')
     .action((ref: string, opts: { passwordStdin?: boolean; remove?: boolean }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out, secrets }) => {
+      withApp(io, cmd, async ({ ctx, out, secrets, audited }) => {
         const c = await findConsumer(ctx.store.consumers, ref);
         const password = opts.remove
           ? ''
           : await secrets.read('password', { fromStdin: opts.passwordStdin === true, prompt: 'New password: ', confirm: true, optional: false });
-        await setPassword(ctx.consumerAdmin, c.id, password ?? '');
+        await audited('consumer.set_password', (tx) => setPassword({ ...ctx.consumerAdmin, consumers: tx.consumers }, c.id, password ?? ''), {
+          subject: c.id, details: { removed: opts.remove === true },
+        });
         ctx.log.info({ consumerId: c.id, removed: opts.remove === true }, 'consumer password changed');
         out.result({ id: c.id, password: opts.remove ? 'removed' : 'changed' }, () => `password ${opts.remove ? 'removed' : 'changed'} for ${c.id}`);
       }),
@@ -150,7 +163,7 @@ export function registerConsumer(program: Command, io: CliIo): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nAmounts are in major units of the configured currency, e.g. 300 or 300.50.')
     .action((ref: string, opts: { passwordAbove?: string; callAbove?: string; frictionlessAmount?: string; frictionlessCount?: string }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const currency = ctx.config.currency;
         const amount = (value: string | undefined, field: string) => (value === undefined ? undefined : parseMajorAmount(value, currency, field));
         const orNone = <T>(value: string | undefined, parse: (v: string) => T) => (value === undefined ? undefined : value === 'none' ? null : parse(value));
@@ -160,12 +173,14 @@ export function registerConsumer(program: Command, io: CliIo): void {
         };
         const c = await findConsumer(ctx.store.consumers, ref);
         const ceilings = ctx.config.policy.ceilings[currency as keyof typeof ctx.config.policy.ceilings] ?? STRICT_CEILINGS;
-        const updated = await setPolicy(ctx.store.consumers, c.id, {
+        const input = {
           passwordAbove: amount(opts.passwordAbove, 'password-above'),
           callAbove: amount(opts.callAbove, 'call-above'),
           frictionlessAmount: orNone(opts.frictionlessAmount, (v) => parseMajorAmount(v, currency, 'frictionless-amount')),
           frictionlessCount: orNone(opts.frictionlessCount, count),
-        }, ceilings);
+        };
+        const changed = Object.entries(input).filter(([, v]) => v !== undefined).map(([k]) => k);
+        const updated = await audited('consumer.policy', (tx) => setPolicy(tx.consumers, c.id, input, ceilings), { subject: c.id, details: { changed } });
         ctx.log.info({ consumerId: c.id }, 'consumer policy changed');
         const p = updated.policy;
         const money = (v: number | null) => (v === null ? 'none' : formatMinor(v, currency));
@@ -186,12 +201,12 @@ export function registerConsumer(program: Command, io: CliIo): void {
       .argument('<consumer>', 'consumer id or login account')
       .option('--json', 'machine-readable output')
       .action((ref: string, _opts: unknown, cmd: Command) =>
-        withApp(io, cmd, async ({ ctx, out }) => {
+        withApp(io, cmd, async ({ ctx, out, audited }) => {
           const c = await findConsumer(ctx.store.consumers, ref);
           if (!from.includes(c.status)) {
             throw new CallpayError('invalid_state', `consumer: ${c.id} is ${c.status}; cannot ${name}`, 'consumer');
           }
-          const updated = await ctx.store.consumers.setStatus(c.id, to);
+          const updated = await audited(`consumer.${name}` as AuditAction, (tx) => tx.consumers.setStatus(c.id, to), { subject: c.id, details: { from: c.status, to } });
           ctx.log.info({ consumerId: c.id, from: c.status, to }, `consumer ${name}`);
           out.result(consumerView(updated, false), () => `${c.id} is now ${to}`);
         }),

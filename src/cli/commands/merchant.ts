@@ -24,16 +24,16 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .option('--voice <file>', 'recording of the spoken name (8 kHz mono 16-bit WAV); default: synthesized with espeak-ng if installed')
     .option('--json', 'machine-readable output')
     .action((opts: { name: string; spokenName?: string; webhookUrl?: string; voice?: string }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const displayName = parseDisplayName(opts.name);
         const spokenName = opts.spokenName === undefined ? displayName : parseDisplayName(opts.spokenName, 'spoken-name');
         const webhookUrl = opts.webhookUrl === undefined ? null : parseWebhookUrl(opts.webhookUrl);
         if (opts.voice !== undefined) await checkRecording(opts.voice);
         // One transaction: a merchant never exists without its first webhook secret.
-        const { merchant: m, key, webhookSecret } = await ctx.store.withTransaction(async (tx) => {
+        const { merchant: m, key, webhookSecret } = await audited('merchant.add', async (tx) => {
           const added = await tx.merchants.add({ displayName, spokenName, webhookUrl });
           return { ...added, webhookSecret: await tx.webhookSecrets.create(added.merchant.id) };
-        });
+        }, (r) => ({ subject: r.merchant.id, details: { api_key_id: r.key.keyId } }));
         ctx.log.info({ merchantId: m.id, keyId: key.keyId }, 'merchant enrolled');
         const voice = await giveVoice(ctx, out, m.id, spokenName, opts.voice);
         out.result({ ...merchantView(m), voice_clip: voice.path, voice_source: voice.source, api_key: key.apiKey, api_key_id: key.keyId, webhook_secret: webhookSecret }, () =>
@@ -53,9 +53,10 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .option('--voice <file>', 'the recording; without it the spoken name is synthesized with espeak-ng')
     .option('--json', 'machine-readable output')
     .action((id: string, opts: { voice?: string }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const m = await ctx.store.merchants.get(id);
         const voice = await giveVoice(ctx, out, m.id, m.spokenName, opts.voice);
+        await audited('merchant.set_voice', async () => undefined, { subject: m.id, details: { source: voice.source } });
         out.result({ id: m.id, voice_clip: voice.path, voice_source: voice.source }, () => `${m.id} spoken name: ${voice.source}`);
       }),
     );
@@ -102,8 +103,10 @@ export function registerMerchant(program: Command, io: CliIo): void {
     .option('--revoke-others', 'revoke every other key of this merchant now')
     .option('--json', 'machine-readable output')
     .action((id: string, opts: { revokeOthers?: boolean }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
-        const key = await ctx.store.merchants.rotateKey(id, { revokeOthers: opts.revokeOthers === true });
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
+        const key = await audited('merchant.rotate_key', (tx) => tx.merchants.rotateKey(id, { revokeOthers: opts.revokeOthers === true }), (k) => ({
+          subject: id, details: { api_key_id: k.keyId, revoked_others: opts.revokeOthers === true },
+        }));
         ctx.log.info({ merchantId: id, keyId: key.keyId, revokedOthers: opts.revokeOthers === true }, 'merchant API key issued');
         out.result({ id, api_key: key.apiKey, api_key_id: key.keyId }, () => [table([['merchant', id], ['api key', key.apiKey]]), KEY_WARNING].join('\n'));
       }),
@@ -121,9 +124,9 @@ export function registerMerchant(program: Command, io: CliIo): void {
         'deploy the new secret at any time within it. --overlap-hours 0 ends the old secret now.',
     )
     .action((id: string, opts: { overlapHours?: number }, cmd: Command) =>
-      withApp(io, cmd, async ({ ctx, out }) => {
+      withApp(io, cmd, async ({ ctx, out, audited }) => {
         const overlap = opts.overlapHours ?? ctx.config.webhooks.rotationOverlapHours;
-        const secret = await ctx.store.webhookSecrets.rotate(id, overlap);
+        const secret = await audited('merchant.rotate_webhook_secret', (tx) => tx.webhookSecrets.rotate(id, overlap), { subject: id, details: { overlap_hours: overlap } });
         const until = new Date(Date.now() + overlap * 3_600_000).toISOString();
         ctx.log.info({ merchantId: id, overlapHours: overlap }, 'merchant webhook secret rotated');
         out.result({ id, webhook_secret: secret, previous_valid_until: until }, () =>
@@ -139,10 +142,10 @@ export function registerMerchant(program: Command, io: CliIo): void {
       .argument('<merchant>', 'merchant id')
       .option('--json', 'machine-readable output')
       .action((id: string, _opts: unknown, cmd: Command) =>
-        withApp(io, cmd, async ({ ctx, out }) => {
+        withApp(io, cmd, async ({ ctx, out, audited }) => {
           const m = await ctx.store.merchants.get(id);
           if (m.status === to) throw new CallpayError('invalid_state', `merchant: ${id} is already ${to}`, 'merchant');
-          const updated = await ctx.store.merchants.setStatus(id, to);
+          const updated = await audited(`merchant.${name}`, (tx) => tx.merchants.setStatus(id, to), { subject: id, details: { from: m.status, to } });
           ctx.log.info({ merchantId: id, to }, `merchant ${name}d`);
           out.result(merchantView(updated), () => `${id} is now ${to}`);
         }),

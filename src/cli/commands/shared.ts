@@ -3,11 +3,21 @@ import { openContext, type AppContext, type GlobalOptions } from '../../wiring/c
 import { createOutput, type Output } from '../output.js';
 import { createSecretSource, type SecretSource } from '../secrets.js';
 import type { CliIo } from '../io.js';
+import { operatorName } from '../actor.js';
+import type { AuditAction, AuditDetails } from '../../domain/audit.js';
+import type { Transaction } from '../../payments/repositories.js';
+
+export type AuditEntryOf<T> = { subject: string; details?: AuditDetails } | ((result: T) => { subject: string; details?: AuditDetails });
 
 export interface CommandKit {
   ctx: AppContext;
   out: Output;
   secrets: SecretSource;
+  /**
+   * Runs `change` and appends its audit entry (the subject's id and what changed, never values) in
+   * one transaction: no change without its record.
+   */
+  audited<T>(action: AuditAction, change: (tx: Transaction) => Promise<T>, entry: AuditEntryOf<T>): Promise<T>;
 }
 
 /** Opens the app for one command, runs it, and always closes the database and workers. */
@@ -19,7 +29,15 @@ export async function withApp(io: CliIo, cmd: Command, run: (kit: CommandKit) =>
     ...(io.logDestination ? { logDestination: io.logDestination } : {}),
   });
   try {
-    await run({ ctx, out: createOutput(io.stdout, io.stderr, globals.json === true), secrets: createSecretSource(io.stdin, io.stderr) });
+    const actor = operatorName(io.env);
+    const audited: CommandKit['audited'] = (action, change, entry) =>
+      ctx.store.withTransaction(async (tx) => {
+        const result = await change(tx);
+        const { subject, details = {} } = typeof entry === 'function' ? entry(result) : entry;
+        await tx.audit.append({ actor, action, subject, details });
+        return result;
+      });
+    await run({ ctx, out: createOutput(io.stdout, io.stderr, globals.json === true), secrets: createSecretSource(io.stdin, io.stderr), audited });
   } finally {
     await ctx.close();
   }

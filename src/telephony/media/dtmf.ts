@@ -26,8 +26,8 @@ export type RtpInput =
   | { kind: 'ignored'; reason: IgnoredReason };
 
 export interface DtmfReceiverOptions {
-  /** Where the peer's RTP must come from (the address and port of its SDP). */
-  remote: Endpoint;
+  /** Where the peer's RTP must come from (the address and port of its SDP); null = the caller checks sources (the media worker's latch.ts). */
+  remote: Endpoint | null;
   audioPayloadType: number;
   /** null when the peer did not offer telephone-event (digits then come by SIP INFO only). */
   telephoneEventPt: number | null;
@@ -84,7 +84,7 @@ export class DtmfReceiver {
 
   receive(packet: Uint8Array, from: Endpoint): RtpInput {
     const { remote, audioPayloadType, telephoneEventPt } = this.opts;
-    if (!sameEndpoint(from, remote)) {
+    if (remote && !sameEndpoint(from, remote)) {
       return this.ignore('source', 'warn', { from: `${from.address}:${from.port}` }, 'RTP from an unexpected source ignored');
     }
     const parsed = parseRtp(packet);

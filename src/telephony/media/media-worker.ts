@@ -1,5 +1,5 @@
 /**
- * The media worker: every RTP socket and the 20 ms pacing loop of every call live on this thread, so
+ * The media worker: every RTP/RTCP socket and the 20 ms pacing loop of every call live on this thread, so
  * audio keeps its rhythm while the main thread runs HTTP, SQLite or Argon2id. One worker serves all
  * sessions of an engine with one timer: each wake-up sends the frames now due on every stream.
  * Started by session.ts; speaks the messages of protocol.ts.
@@ -12,6 +12,7 @@ import { DtmfReceiver, type MediaLog } from './dtmf.js';
 import { decode, SILENCE_BYTE, transcode, type Codec } from './g711.js';
 import { DigitMerger, InbandDtmfDetector, inbandDtmfEnabled, type DigitSource } from './inband-dtmf.js';
 import { IntervalHistogram } from './histogram.js';
+import { MediaPeer } from './media-peer.js';
 import { FRAME_BYTES, FRAME_MS, Pacer, Playout, type PlayJob } from './playout.js';
 import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from './protocol.js';
 import { parseRtp, RtpSender } from './rtp.js';
@@ -41,7 +42,6 @@ function raisePriority(): void {
 raisePriority();
 
 interface Stream {
-  remote: { address: string; port: number };
   codec: Codec;
   /** False while the peer holds the call: frames are paced and consumed, not sent. */
   sending: boolean;
@@ -67,16 +67,32 @@ class Session {
   /** One key press heard both as an RFC 4733 event and as tones is one digit. */
   private readonly merger = new DigitMerger();
   readonly log: MediaLog;
+  /** The phone's side: latching, RTCP, the inactivity timeout. */
+  readonly peer: MediaPeer;
 
   constructor(
     readonly sid: number,
     readonly socket: Socket,
+    readonly rtcpSocket: Socket,
     readonly port: number,
+    o: Pick<Extract<ToWorker, { op: 'open' }>, 'symmetric' | 'inactivityMs' | 'rtcpIntervalMs'>,
   ) {
-    this.log = {
-      warn: (fields, msg) => post({ ev: 'log', sid, level: 'warn', fields, msg }),
-      debug: (fields, msg) => post({ ev: 'log', sid, level: 'debug', fields, msg }),
-    };
+    const log = (level: 'warn' | 'info' | 'debug') => (fields: object, msg: string) => post({ ev: 'log', sid, level, fields, msg });
+    this.log = { warn: log('warn'), debug: log('debug') };
+    this.peer = new MediaPeer({
+      rtpSocket: socket,
+      rtcpSocket,
+      ...o,
+      log: { ...this.log, info: log('info') },
+      sender: () => {
+        const s = this.stream;
+        if (!s) return null;
+        // The timestamp of "now": the next frame's, less the time until it is due (8 samples per ms).
+        const rtpTimestampAt = (now: number) => (s.sender.nextTimestamp - Math.round((s.pacer.nextDue - now) * 8)) >>> 0;
+        return { ssrc: s.sender.ssrc, packets: this.sent, octets: this.sent * FRAME_BYTES, rtpTimestampAt };
+      },
+      onTimeout: (silentMs) => post({ ev: 'media_timeout', sid, silentMs }),
+    });
     socket.on('message', (msg, rinfo) => this.onPacket(msg, rinfo));
     let sendErrors = 0;
     socket.on('error', (e) => {
@@ -99,13 +115,12 @@ class Session {
       this.ignoredBefore += ignoredBy(old.receiver);
     }
     const receiver = new DtmfReceiver(
-      { remote: m.remote, audioPayloadType: m.payloadType, telephoneEventPt: m.telephoneEventPt, log: this.log },
+      { remote: null, audioPayloadType: m.payloadType, telephoneEventPt: m.telephoneEventPt, log: this.log },
       old?.receiver,
     );
     const playout = old?.playout ?? new Playout(SILENCE_BYTE[m.codec]);
     if (old && old.codec !== m.codec) playout.recode(SILENCE_BYTE[m.codec], (clip) => transcode(old.codec, m.codec, clip));
     this.stream = {
-      remote: m.remote,
       codec: m.codec,
       sending: m.send,
       sender,
@@ -116,6 +131,9 @@ class Session {
       pacer: old?.pacer ?? new Pacer(Math.ceil(performance.now() / FRAME_MS) * FRAME_MS, EARLY_MS),
       playout,
     };
+    this.peer.start({
+      remote: m.remote, rtcpMux: m.rtcpMux, rtcp: m.rtcp, payloadType: m.payloadType, telephoneEventPt: m.telephoneEventPt, send: m.send, receive: m.receive,
+    });
     scheduler.add(this);
   }
 
@@ -136,7 +154,8 @@ class Session {
         this.lastSend = -1; // a hold is not a pacing interval
         continue;
       }
-      this.socket.send(s.sender.next(this.frame, FRAME_BYTES), s.remote.port, s.remote.address);
+      const to = this.peer.rtpTarget!; // set by start(), like the stream
+      this.socket.send(s.sender.next(this.frame, FRAME_BYTES), to.port, to.address);
       const t = performance.now();
       if (this.lastSend >= 0) {
         const dt = t - this.lastSend;
@@ -153,8 +172,8 @@ class Session {
   private onPacket(msg: Buffer, rinfo: { address: string; port: number }): void {
     const s = this.stream;
     if (!s) return; // before start: the peer's address is not known yet
+    if (!this.peer.admit(msg, rinfo)) return; // RTCP (muxed), or not from the phone
     const input = s.receiver.receive(msg, rinfo);
-    if (input.kind === 'ignored' && input.reason === 'source') return;
     this.received++;
     totals.received++;
     if (input.kind === 'digit') this.deliver(input.digit, 'rfc4733');
@@ -199,17 +218,22 @@ class Session {
     }
   }
 
-  close(): SessionStats {
-    const stats = this.stats();
+  /** Stops the stream, sends the RTCP BYE, then closes both sockets and hands over the final stats. */
+  close(done: (stats: SessionStats) => void): void {
     scheduler.remove(this);
     for (const job of this.stream?.playout.clear() ?? []) played(this.sid, job, 'closed');
-    this.stream = null;
-    try {
-      this.socket.close();
-    } catch {
-      // already closed
-    }
-    return stats;
+    this.peer.close(() => {
+      const stats = this.stats();
+      this.stream = null;
+      for (const socket of [this.socket, this.rtcpSocket]) {
+        try {
+          socket.close();
+        } catch {
+          // already closed
+        }
+      }
+      done(stats);
+    });
   }
 
   stats(): SessionStats {
@@ -220,11 +244,13 @@ class Session {
       ignored: this.ignoredCount(),
       resyncs: this.resyncs,
       sendIntervalMs: this.intervals.summary(),
+      rtcpSent: this.peer.rtcp.sent,
+      rtcpReceived: this.peer.rtcp.received,
     };
   }
 
   ignoredCount(): number {
-    return this.ignoredBefore + ignoredBy(this.stream?.receiver);
+    return this.ignoredBefore + ignoredBy(this.stream?.receiver) + this.peer.dropped + this.peer.rtcp.ignored;
   }
 }
 
@@ -283,22 +309,23 @@ const scheduler = (() => {
 
 const sessions = new Map<number, Session>();
 const allIntervals = new IntervalHistogram();
-const totals = { sent: 0, received: 0, digits: 0, resyncs: 0, ignored: 0 };
+const totals = { sent: 0, received: 0, digits: 0, resyncs: 0, ignored: 0, rtcpSent: 0, rtcpReceived: 0 };
 const ports = new RtpPortAllocator();
 
 async function open(m: Extract<ToWorker, { op: 'open' }>): Promise<void> {
   const r = await ports.open(m.bindHost, m.portMin, m.portMax);
   if (!r.ok) return post({ ev: 'open_failed', sid: m.sid, code: r.code, message: r.message });
-  sessions.set(m.sid, new Session(m.sid, r.socket, r.port));
+  sessions.set(m.sid, new Session(m.sid, r.socket, r.rtcpSocket, r.port, m));
   post({ ev: 'opened', sid: m.sid, port: r.port });
 }
 
 function engineStats(reset: boolean): EngineStats {
-  let ignored = totals.ignored;
-  let resyncs = totals.resyncs;
+  let { ignored, resyncs, rtcpSent, rtcpReceived } = totals;
   for (const s of sessions.values()) {
     ignored += s.ignoredCount();
     resyncs += s.resyncs;
+    rtcpSent += s.peer.rtcp.sent;
+    rtcpReceived += s.peer.rtcp.received;
   }
   const stats: EngineStats = {
     sessions: sessions.size,
@@ -308,6 +335,8 @@ function engineStats(reset: boolean): EngineStats {
     ignored,
     resyncs,
     sendIntervalMs: allIntervals.summary(),
+    rtcpSent,
+    rtcpReceived,
   };
   if (reset) allIntervals.reset();
   return stats;
@@ -326,12 +355,15 @@ port.on('message', (m: ToWorker) => {
       const s = sessions.get(m.sid);
       if (!s) return;
       sessions.delete(m.sid);
-      ports.release(s.port);
-      const stats = s.close();
-      // Closed sessions still count in the engine totals.
-      totals.ignored += stats.ignored;
-      totals.resyncs += stats.resyncs;
-      post({ ev: 'closed', sid: m.sid, stats });
+      s.close((stats) => {
+        ports.release(s.port);
+        // Closed sessions still count in the engine totals.
+        totals.ignored += stats.ignored;
+        totals.resyncs += stats.resyncs;
+        totals.rtcpSent += stats.rtcpSent;
+        totals.rtcpReceived += stats.rtcpReceived;
+        post({ ev: 'closed', sid: m.sid, stats });
+      });
       return;
     }
   }

@@ -10,12 +10,15 @@ export interface SessionStats {
   /** RTP packets received from the peer's address (audio, telephone-events, ignored ones). */
   received: number;
   digits: number;
-  /** Packets dropped: wrong source, unnegotiated payload type, malformed, bad events. */
+  /** Packets dropped: not from the phone (RTP or RTCP), unnegotiated payload type, malformed (RTP or RTCP), bad events. */
   ignored: number;
   /** Times the pacer fell more than a few frames behind and skipped ahead instead of bursting. */
   resyncs: number;
   /** Intervals between consecutive packet sends of one stream, as measured when sending. */
   sendIntervalMs: IntervalSummary;
+  /** RTCP compound packets sent (reports and the final BYE) and valid ones received from the phone. */
+  rtcpSent: number;
+  rtcpReceived: number;
 }
 
 export interface EngineStats extends SessionStats {
@@ -26,11 +29,27 @@ export interface EngineStats extends SessionStats {
 export type PlayEnd = 'completed' | 'digit' | 'stopped' | 'closed';
 
 export type ToWorker =
-  | { op: 'open'; sid: number; bindHost: string; portMin: number; portMax: number }
+  | {
+      op: 'open';
+      sid: number;
+      bindHost: string;
+      portMin: number;
+      portMax: number;
+      /** Latch to where the phone's RTP comes from (latch.ts). */
+      symmetric: boolean;
+      /** No RTP or RTCP from the phone for this long ends the call; 0 = never. */
+      inactivityMs: number;
+      /** RTCP's minimum report interval (RFC 3550 Tmin, 5 s). */
+      rtcpIntervalMs: number;
+    }
   | {
       op: 'start';
       sid: number;
       remote: { address: string; port: number };
+      /** RTCP on the RTP port (both sides said a=rtcp-mux, RFC 5761). */
+      rtcpMux: boolean;
+      /** The phone's a=rtcp address (RFC 3605), null = its RTP port + 1. */
+      rtcp: { address: string; port: number } | null;
       codec: Codec;
       payloadType: number;
       telephoneEventPt: number | null;
@@ -38,6 +57,8 @@ export type ToWorker =
       inbandDtmf: InbandDtmfMode;
       /** False while the peer holds the call: frames are paced and consumed but not sent. */
       send: boolean;
+      /** False when the phone is not supposed to send (recvonly, inactive): no inactivity timeout then. */
+      receive: boolean;
     }
   | { op: 'play'; sid: number; job: number; clips: Uint8Array[]; codec: Codec; bargeIn: boolean }
   | { op: 'stop'; sid: number }
@@ -50,7 +71,9 @@ export type FromWorker =
   | { ev: 'opened'; sid: number; port: number }
   | { ev: 'open_failed'; sid: number; code: 'ports_exhausted' | 'config_invalid'; message: string }
   | { ev: 'digit'; sid: number; digit: Digit }
+  /** No media from the phone for the inactivity timeout: the call should end. */
+  | { ev: 'media_timeout'; sid: number; silentMs: number }
   | { ev: 'played'; sid: number; job: number; end: PlayEnd }
   | { ev: 'stats'; req: number; stats: EngineStats | SessionStats | null }
   | { ev: 'closed'; sid: number; stats: SessionStats }
-  | { ev: 'log'; sid: number; level: 'warn' | 'debug' | 'error'; fields: object; msg: string };
+  | { ev: 'log'; sid: number; level: 'warn' | 'info' | 'debug' | 'error'; fields: object; msg: string };

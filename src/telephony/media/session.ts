@@ -1,5 +1,3 @@
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
 import type { Digit, PlayOptions, PlayResult } from '../engine.js';
@@ -7,41 +5,32 @@ import { MediaError } from './errors.js';
 import type { Codec } from './g711.js';
 import type { InbandDtmfMode } from './inband-dtmf.js';
 import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from './protocol.js';
+import { RTCP_INTERVAL_MS } from './rtcp-session.js';
+import { workerStart, type RemoteMedia } from './remote-media.js';
 import { ClipCache } from './wav.js';
 
 export type { EngineStats, SessionStats } from './protocol.js';
+export type { RemoteMedia } from './remote-media.js';
 
 export interface MediaEngineOptions {
   /** Local address the RTP sockets bind to (config `telephony.rtp.bindHost`). */
   bindHost: string;
-  /** Even ports in [portMin, portMax] are used, one per call (RTCP is neither sent nor bound). */
+  /** One pair per call in [portMin, portMax]: an even port for RTP, the next one for RTCP. */
   portMin: number;
   portMax: number;
   /** Config `telephony.rtp.inbandDtmf`; `auto` by default. */
   inbandDtmf?: InbandDtmfMode;
+  /** Config `telephony.rtp.symmetric` (true there): latch to where the phone's RTP comes from (latch.ts). Default false: the SDP address only. */
+  symmetric?: boolean;
+  /** Config `telephony.rtp.inactivityTimeoutSeconds`, in ms: no RTP or RTCP from the phone for this long → `onMediaTimeout`. Default 0 = off. */
+  inactivityTimeoutMs?: number;
+  /** RTCP's minimum report interval (RFC 3550 §6.2 Tmin); 5000 ms by default, shorter in tests. */
+  rtcpIntervalMs?: number;
   log: Logger;
   /** Shared prompt cache; a private one by default. */
   clips?: ClipCache;
   /** Tests only: a different worker script. */
   workerUrl?: URL;
-}
-
-/** What the SIP side negotiated (from the peer's SDP answer). */
-export interface RemoteMedia {
-  /** The peer's c= address (an IP; a host name is resolved once). */
-  host: string;
-  /** The peer's m=audio port. */
-  port: number;
-  codec: Codec;
-  /** The payload type of `codec` in the answer (0 for PCMU, 8 for PCMA as a rule). */
-  payloadType: number;
-  /** telephone-event's payload type, or null if the peer did not accept it (SIP INFO only). */
-  telephoneEventPt: number | null;
-  /**
-   * Whether to send RTP; default true. False while the peer holds the call (RFC 3264 §8.4): prompts
-   * still run on the clock, unheard, and digits are still received.
-   */
-  send?: boolean;
 }
 
 /** PlayResult plus `stopped` (ended by `stop()`). Closing the session reports `hung_up`. */
@@ -64,6 +53,8 @@ export interface MediaSession {
   bargeIn(): void;
   /** Digits from RFC 4733 events and (per `inbandDtmf`) tones in the audio, once per key press. Returns an unsubscribe function. */
   onDigit(listener: (digit: Digit) => void): () => void;
+  /** The phone sent no RTP or RTCP for the inactivity timeout while it should have: the call is dead. At most once. */
+  onMediaTimeout(listener: (silentMs: number) => void): void;
   stats(): Promise<SessionStats>;
   /** Releases the port; pending plays resolve `hung_up`. Idempotent; resolves with the final stats. */
   close(): Promise<SessionStats>;
@@ -86,6 +77,8 @@ const EMPTY_STATS: SessionStats = {
   ignored: 0,
   resyncs: 0,
   sendIntervalMs: { count: 0, p50: 0, p99: 0, max: 0 },
+  rtcpSent: 0,
+  rtcpReceived: 0,
 };
 
 /**
@@ -128,9 +121,15 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
   if (!Number.isSafeInteger(portMin) || !Number.isSafeInteger(portMax) || portMin < 1 || portMax > 65535) {
     throw new MediaError('config_invalid', 'RTP ports must be integers in 1..65535');
   }
-  if (portMin + (portMin & 1) > portMax) {
-    throw new MediaError('config_invalid', `RTP port range [${portMin}, ${portMax}] holds no even port`);
+  if (portMin + (portMin & 1) + 1 > portMax) {
+    throw new MediaError('config_invalid', `RTP port range [${portMin}, ${portMax}] holds no RTP/RTCP pair (an even port and the next)`);
   }
+  const inactivityMs = opts.inactivityTimeoutMs ?? 0;
+  const rtcpIntervalMs = opts.rtcpIntervalMs ?? RTCP_INTERVAL_MS;
+  if (!Number.isSafeInteger(inactivityMs) || inactivityMs < 0 || !Number.isSafeInteger(rtcpIntervalMs) || rtcpIntervalMs < 1) {
+    throw new MediaError('config_invalid', 'the inactivity timeout and RTCP interval must be whole milliseconds (timeout 0 = off)');
+  }
+  const media = { symmetric: opts.symmetric ?? false, inactivityMs, rtcpIntervalMs };
   const clips = opts.clips ?? new ClipCache();
   const sessions = new Map<number, SessionHooks>();
   const opening = new Map<number, { resolve(port: number): void; reject(e: Error): void }>();
@@ -224,13 +223,14 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
     const localPort = await new Promise<number>((resolve, reject) => {
       opening.set(sid, { resolve, reject });
       refresh();
-      w.postMessage({ op: 'open', sid, bindHost, portMin, portMax } satisfies ToWorker);
+      w.postMessage({ op: 'open', sid, bindHost, portMin, portMax, ...media } satisfies ToWorker);
     }).finally(refresh);
     return newSession(sid, localPort, (o.log ?? log).child({ rtpPort: localPort }));
   }
 
   function newSession(sid: number, localPort: number, slog: Logger): MediaSession {
     const listeners = new Set<(d: Digit) => void>();
+    const timeoutListeners = new Set<(silentMs: number) => void>();
     const plays = new Map<number, (r: MediaPlayResult) => void>();
     let codec: Codec | null = null;
     let state: 'open' | 'closing' | 'ended' = 'open';
@@ -249,8 +249,20 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
       for (const r of plays.values()) r({ kind: 'hung_up' });
       plays.clear();
       listeners.clear();
+      timeoutListeners.clear();
       closedResolve(stats);
       endedResolve(how);
+    };
+
+    /** A listener that throws is logged; the others still hear the event. */
+    const notify = <T>(to: Set<(v: T) => void>, value: T, what: string) => {
+      for (const l of to) {
+        try {
+          l(value);
+        } catch (e) {
+          slog.error({ err: e }, `${what} listener failed`);
+        }
+      }
     };
 
     const resultOf: Record<PlayEnd, MediaPlayResult> = {
@@ -265,14 +277,10 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
       onMessage(m) {
         switch (m.ev) {
           case 'digit':
-            for (const l of listeners) {
-              try {
-                l(m.digit);
-              } catch (e) {
-                slog.error({ err: e }, 'digit listener failed');
-              }
-            }
-            return;
+            return notify(listeners, m.digit, 'digit');
+          case 'media_timeout':
+            notify(timeoutListeners, m.silentMs, 'media timeout');
+            return timeoutListeners.clear();
           case 'played':
             plays.get(m.job)?.({ ...resultOf[m.end] });
             plays.delete(m.job);
@@ -293,26 +301,10 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
       ended,
       async start(remote) {
         if (state !== 'open') throw new MediaError('invalid_state', 'media session is closed');
-        const pt = (n: number | null) => n === null || (Number.isInteger(n) && n >= 0 && n <= 127);
-        if (!pt(remote.payloadType) || !pt(remote.telephoneEventPt) || remote.telephoneEventPt === remote.payloadType) {
-          throw new MediaError('invalid_state', 'payload types must be distinct integers 0..127');
-        }
-        if (!Number.isInteger(remote.port) || remote.port < 1 || remote.port > 65535) {
-          throw new MediaError('invalid_state', `remote RTP port ${remote.port} is not a port`);
-        }
-        const address = isIP(remote.host) ? remote.host : (await lookup(remote.host)).address;
+        const start = await workerStart(remote);
         if (state !== 'open') throw new MediaError('invalid_state', 'media session is closed');
         codec = remote.codec;
-        send({
-          op: 'start',
-          sid,
-          remote: { address, port: remote.port },
-          codec: remote.codec,
-          payloadType: remote.payloadType,
-          telephoneEventPt: remote.telephoneEventPt,
-          inbandDtmf,
-          send: remote.send ?? true,
-        });
+        send({ op: 'start', sid, ...start, inbandDtmf });
       },
       async play(clipPaths, po = { bargeIn: false }) {
         if (state !== 'open') return { kind: 'hung_up' };
@@ -335,6 +327,9 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
       onDigit(listener) {
         listeners.add(listener);
         return () => listeners.delete(listener);
+      },
+      onMediaTimeout(listener) {
+        if (state === 'open') timeoutListeners.add(listener);
       },
       async stats() {
         if (state === 'ended') return finalStats ?? EMPTY_STATS;

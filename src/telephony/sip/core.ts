@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { formatHostPort, type HostPort } from './headers.js';
+import { formatHostPort, type HostPort, type SipTransportName } from './headers.js';
 import type { IncomingRequest } from './message.js';
 import type { ServerTransaction, ServerTransactions } from './server-transactions.js';
 import type { ClientTransactions, Send, Timers } from './transactions.js';
@@ -9,14 +9,18 @@ export interface SipCore {
   client: ClientTransactions;
   server: ServerTransactions;
   send: Send;
-  /** Our address as written in Via sent-by and Contact. */
+  /** Our address as written in Via sent-by and Contact (UDP and TCP share the port). */
   local: HostPort;
+  /** Our TLS listener's port, for Via and Contact over TLS; null/absent = none (the UDP/TCP port is written). */
+  tlsPort?: number | null;
   timers: Timers;
   userAgent: string;
   /** Dialogs the UA routes the phone's requests to, by `dialogKey`. */
   dialogs: Map<string, DialogRoute>;
   /** Extra endpoints every dialog takes requests from: the outbound proxy, `telephony.sip.trustedSources`. */
   trustedSources: readonly HostPort[];
+  /** Session-Expires our INVITEs ask for, in seconds (RFC 4028; `telephony.sip.sessionExpiresSeconds`). */
+  sessionExpires: number;
 }
 
 /** The part of a dialog the UA needs: screen and route the phone's requests to it, end it on close. */
@@ -29,7 +33,10 @@ export interface DialogRoute {
   bye(): Promise<void>;
 }
 
-export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO';
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK';
+
+/** Extensions we support (RFC 3262 reliable provisional responses, RFC 4028 session timers). */
+export const SUPPORTED = '100rel, timer';
 
 /** Call-ID, local tag, remote tag: identifies a dialog (RFC 3261 §12). */
 export function dialogKey(callId: string, localTag: string, remoteTag: string): string {
@@ -49,11 +56,22 @@ export function newCallId(): string {
   return randomBytes(16).toString('hex');
 }
 
-/** Our Via: UDP, asking for rport (RFC 3581) so responses find us through NAT. */
-export function viaHeader(local: HostPort, branch: string): string {
-  return `SIP/2.0/UDP ${formatHostPort(local)};rport;branch=${branch}`;
+/** Our sent-by for a transport: the TLS listener's port over TLS. */
+export function localFor(core: Pick<SipCore, 'local' | 'tlsPort'>, transport: SipTransportName | undefined): HostPort {
+  return transport === 'tls' && core.tlsPort ? { host: core.local.host, port: core.tlsPort } : core.local;
 }
 
-export function contactHeader(local: HostPort): string {
-  return `<sip:callpay@${formatHostPort(local)}>`;
+/**
+ * Our Via for the transport the request goes over, asking for rport (RFC 3581) so responses find us
+ * through NAT. Over TCP/TLS `alias` (RFC 5923) lets a proxy send its requests back over our connection
+ * rather than open one to our listener.
+ */
+export function viaHeader(local: HostPort, branch: string, transport: SipTransportName = 'udp'): string {
+  return `SIP/2.0/${transport.toUpperCase()} ${formatHostPort(local)};rport${transport === 'udp' ? '' : ';alias'};branch=${branch}`;
+}
+
+/** Our Contact, naming the transport the far end should reach us over (sips: for TLS, §26.2.2). */
+export function contactHeader(local: HostPort, transport: SipTransportName = 'udp'): string {
+  if (transport === 'tls') return `<sips:callpay@${formatHostPort(local)}>`;
+  return `<sip:callpay@${formatHostPort(local)}${transport === 'tcp' ? ';transport=tcp' : ''}>`;
 }

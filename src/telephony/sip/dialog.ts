@@ -1,18 +1,21 @@
 import type { Logger } from '../../log.js';
 import type { Digit } from '../engine.js';
 import type { DigestAnswerer } from './auth.js';
-import { ALLOW, contactHeader, dialogKey, newBranch, viaHeader, type DialogRoute, type SipCore } from './core.js';
+import { ALLOW, contactHeader, dialogKey, localFor, newBranch, SUPPORTED, viaHeader, type DialogRoute, type SipCore } from './core.js';
 import { mediaType, parseInfoDtmf } from './dtmf-info.js';
 import { formatHostPort, parseNameAddr, parseUri, uriDestination, type HostPort } from './headers.js';
-import { getHeader, headerList, serialize, type IncomingRequest, type SipRequest } from './message.js';
+import { getHeader, headerList, serialize, type IncomingRequest, type IncomingResponse, type SipRequest } from './message.js';
 import { OfferAnswer, type SessionMedia } from './offer-answer.js';
 import type { ServerTransaction } from './server-transactions.js';
+import { SessionRefresh, sendRefresh, type RefreshSender } from './session-refresh.js';
+import { parseMinSe, type Schedule } from './session-timer.js';
 import { TrustedSources } from './trust.js';
 
 /**
  * A confirmed dialog on the caller side (RFC 3261 §12, §13.2.2.4, §15): sends the ACK for the 2xx
  * (and again for each retransmitted 2xx), BYE both ways, and answers the phone's in-dialog OPTIONS,
- * INFO (DTMF) and re-INVITE, the last per RFC 3264 (offer-answer.ts). Requests are taken only from
+ * INFO (DTMF), re-INVITE and UPDATE, the last two per RFC 3264 (offer-answer.ts), and runs the RFC 4028
+ * session timer (session-refresh.ts). Requests are taken only from
  * the endpoints the dialog sends to (trust.ts): anyone else gets 403 and changes nothing.
  */
 
@@ -50,6 +53,8 @@ export interface DialogInit {
   routeSet: string[];
   /** Where to send when the remote target cannot be read as a SIP URI. */
   fallbackDest: HostPort;
+  /** The outbound proxy's servers as RFC 3263 resolved them for this call (the proxy is always trusted). */
+  trustedHops?: readonly HostPort[];
   localSdp: string;
   remoteSdp: string;
   /** What the 2xx's answer negotiated; null when it was unusable (the dialog is then only hung up). */
@@ -57,6 +62,12 @@ export interface DialogInit {
   /** The INVITE's Authorization headers: its ACK must carry them too (§13.2.2.4). */
   inviteAuth: Array<[string, string]>;
   digest: DigestAnswerer | null;
+  /** The highest CSeq used in the early dialog (PRACKs, RFC 3262): our requests continue after it. */
+  lastSeq?: number;
+  /** The session timer the 2xx set (RFC 4028 §7.2); null/absent = none. */
+  sessionTimer?: Schedule;
+  /** The 2xx's Allow listed UPDATE: refreshes use it rather than re-INVITE. */
+  remoteAllowsUpdate?: boolean;
 }
 
 interface Hop {
@@ -103,25 +114,72 @@ export class SipDialog implements Dialog, DialogRoute {
   private readonly dtmfBuffer: Array<[Digit, number | null]> = [];
   private readonly byeHandlers: Array<() => void> = [];
   private readonly updateHandlers: Array<(media: SessionMedia) => void> = [];
+  private readonly refresh: SessionRefresh;
 
   constructor(private readonly init: DialogInit) {
     this.callId = init.callId;
     this.remoteSdp = init.remoteSdp;
-    this.localSeq = init.localSeq;
+    this.localSeq = Math.max(init.localSeq, init.lastSeq ?? 0);
     this.key = dialogKey(init.callId, init.localTag, init.remoteTag);
     this.hop = nextHop(init.routeSet, init.remoteTarget, init.fallbackDest);
     this.trusted = this.trust();
     this.negotiation = init.media ? new OfferAnswer(init.localSdp, init.media) : null;
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+    this.refresh = new SessionRefresh({
+      log: init.log,
+      useUpdate: init.remoteAllowsUpdate ?? false,
+      send: (method, headers) => sendRefresh(this.refreshSender(), method, headers),
+      expire: (reason) => {
+        init.log.info({ reason }, 'session timer: hanging up');
+        void this.bye();
+      },
+    });
   }
 
-  /** Makes the UA route the phone's requests here. */
+  /** Makes the UA route the phone's requests here, and starts the session timer. */
   register(): void {
     this.init.core.dialogs.set(this.key, this);
+    this.refresh.start(this.init.sessionTimer ?? null);
+  }
+
+  private contact(): string {
+    return contactHeader(localFor(this.init.core, this.hop.dest.transport), this.hop.dest.transport);
+  }
+
+  private refreshSender(): RefreshSender {
+    return {
+      core: this.init.core,
+      digest: this.init.digest,
+      hop: () => this.hop,
+      build: (method, extra, body) => {
+        const seq = ++this.localSeq;
+        return { request: this.request(method, seq, [['contact', this.contact()], ['allow', ALLOW], ...extra], body), seq };
+      },
+      buildAck: (seq, auth) => this.request('ACK', seq, auth),
+      localSdp: () => this.negotiation?.localSdp ?? null,
+      answered: (res) => this.refreshAnswered(res),
+    };
+  }
+
+  /** The 2xx to our refresh re-INVITE: a target refresh, and the answer to our (unchanged) offer. */
+  private refreshAnswered(res: IncomingResponse): void {
+    this.targetRefresh(getHeader(res, 'contact'));
+    if (!this.negotiation || res.body.trim().length === 0) return;
+    const before = JSON.stringify(this.negotiation.media);
+    const answered = this.negotiation.acceptAnswer(res.body);
+    if (!answered.ok) return this.init.log.warn({ reason: answered.reason }, 'unusable answer to our refresh: media unchanged');
+    if (JSON.stringify(answered.media) !== before) this.updated(answered.media);
+  }
+
+  private targetRefresh(contact: string | undefined): void {
+    const target = contact === undefined ? null : parseNameAddr(contact);
+    if (!target) return;
+    this.hop = nextHop(this.init.routeSet, target.uri, this.init.fallbackDest); // target refresh (§12.2)
+    this.trusted = this.trust();
   }
 
   private trust(): TrustedSources {
-    return new TrustedSources([this.hop.dest, ...this.init.core.trustedSources]);
+    return new TrustedSources([this.hop.dest, ...(this.init.trustedHops ?? []), ...this.init.core.trustedSources]);
   }
 
   admits(req: IncomingRequest, source: HostPort): boolean {
@@ -134,7 +192,7 @@ export class SipDialog implements Dialog, DialogRoute {
     return false;
   }
 
-  private request(method: string, seq: number, extra: Array<[string, string]> = []): SipRequest {
+  private request(method: string, seq: number, extra: Array<[string, string]> = [], body = ''): SipRequest {
     const { core } = this.init;
     return {
       type: 'request',
@@ -142,7 +200,7 @@ export class SipDialog implements Dialog, DialogRoute {
       uri: this.hop.uri,
       headers: [
         ...headerList([
-          ['via', viaHeader(core.local, newBranch())],
+          ['via', viaHeader(localFor(core, this.hop.dest.transport), newBranch(), this.hop.dest.transport)],
           ['max-forwards', '70'],
           ['from', this.init.fromHeader],
           ['to', this.init.toHeader],
@@ -152,7 +210,7 @@ export class SipDialog implements Dialog, DialogRoute {
         ...this.hop.routes.map((value) => ({ name: 'route', value })),
         ...headerList([['user-agent', core.userAgent], ...extra]),
       ],
-      body: '',
+      body,
     };
   }
 
@@ -184,6 +242,7 @@ export class SipDialog implements Dialog, DialogRoute {
   private end(by: EndedBy): void {
     if (this.endedBy) return;
     this.endedBy = by;
+    this.refresh.stop();
     this.dtmfBuffer.length = 0;
     if (this.refused > REFUSALS_LOGGED) this.init.log.warn({ refused: this.refused }, 'in-dialog requests from untrusted sources refused during the call');
     this.resolveEnded(by);
@@ -222,7 +281,11 @@ export class SipDialog implements Dialog, DialogRoute {
         tx.respond(200, 'OK');
         return this.info(req.body, getHeader(req, 'content-type'));
       case 'INVITE':
-        return this.reinvite(tx);
+      case 'UPDATE':
+        return this.sessionRequest(tx);
+      case 'PRACK':
+        // We never send reliable provisional responses: a PRACK matches none (RFC 3262 §3).
+        return tx.respond(481, 'Call/Transaction Does Not Exist');
       default:
         return tx.respond(405, 'Method Not Allowed', { headers: [['allow', ALLOW]] });
     }
@@ -258,39 +321,42 @@ export class SipDialog implements Dialog, DialogRoute {
     for (const cb of this.dtmfHandlers) this.safely(() => cb(dtmf.digit, dtmf.durationMs));
   }
 
-  /** A re-INVITE (§14.2): answered per RFC 3264 from its offer, or with our offer when it has none. */
-  private reinvite(tx: ServerTransaction): void {
+  /**
+   * A re-INVITE (§14.2) or UPDATE (RFC 3311): an offer is answered per RFC 3264; a re-INVITE without one
+   * gets ours; an UPDATE without one only refreshes. Either may be the phone's session refresh (RFC 4028 §9).
+   */
+  private sessionRequest(tx: ServerTransaction): void {
     const req = tx.request;
     const { log, core } = this.init;
+    const offers = req.method === 'INVITE' || req.body.trim().length > 0;
     const pending = this.awaitingAnswer;
-    if (pending && Date.now() - pending.since < 64 * core.timers.t1) return tx.respond(491, 'Request Pending');
-    this.awaitingAnswer = null;
+    // An offer while ours is outstanding (our re-INVITE, or our offer awaiting its ACK) is glare.
+    if (offers && ((pending && Date.now() - pending.since < 64 * core.timers.t1) || this.refresh.inviteInFlight)) return tx.respond(491, 'Request Pending');
+    if (offers) this.awaitingAnswer = null;
     if (!this.negotiation) return tx.respond(488, 'Not Acceptable Here');
-    let body: string;
+    let body = '';
     let media: SessionMedia | null = null;
     if (req.body.trim().length === 0) {
-      body = this.negotiation.offer();
-      this.awaitingAnswer = { seq: req.core.cseq.seq, since: Date.now() };
+      if (req.method === 'INVITE') {
+        body = this.negotiation.offer();
+        this.awaitingAnswer = { seq: req.core.cseq.seq, since: Date.now() };
+      }
     } else {
       const type = mediaType(getHeader(req, 'content-type'));
       if (type !== 'application/sdp') return tx.respond(415, 'Unsupported Media Type', { headers: [['accept', 'application/sdp']] });
       const result = this.negotiation.answer(req.body);
       if (!result.ok) {
-        log.warn({ reason: result.reason }, 're-INVITE refused (488): the session stays as it was');
+        log.warn({ reason: result.reason, method: req.method }, 'offer refused (488): the session stays as it was');
         return tx.respond(488, 'Not Acceptable Here', { headers: [['warning', '305 callpay "Incompatible media format"']] });
       }
       body = result.answer;
       media = result.media;
-      log.info({ direction: result.direction, codec: media.codec, send: media.send }, 're-INVITE answered');
+      log.info({ method: req.method, direction: result.direction, codec: media.codec, send: media.send }, 'offer answered');
     }
-    const contact = getHeader(req, 'contact');
-    const target = contact === undefined ? null : parseNameAddr(contact);
-    if (target) {
-      this.hop = nextHop(this.init.routeSet, target.uri, this.init.fallbackDest); // target refresh (§12.2)
-      this.trusted = this.trust();
-    }
+    this.targetRefresh(getHeader(req, 'contact'));
+    const timer = this.refresh.remoteRefresh(req, parseMinSe(getHeader(req, 'min-se')));
     tx.respond(200, 'OK', {
-      headers: [['contact', contactHeader(core.local)], ['allow', ALLOW], ['content-type', 'application/sdp']],
+      headers: [['contact', this.contact()], ['allow', ALLOW], ['supported', SUPPORTED], ...timer, ...(body ? [['content-type', 'application/sdp'] as [string, string]] : [])],
       body,
     });
     if (media) this.updated(media);

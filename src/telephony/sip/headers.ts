@@ -35,9 +35,23 @@ export interface SipUri {
   params: Params;
 }
 
+/** SIP transports the embedded engine speaks (RFC 3261 §18; TLS per §26.2). */
+export type SipTransportName = 'udp' | 'tcp' | 'tls';
+
+/**
+ * A network endpoint. `transport` absent = UDP. `serverName` is the name a TLS peer's certificate
+ * must match (the configured or resolved domain, RFC 3263 §4.1/RFC 5922), when not the host itself.
+ */
 export interface HostPort {
   host: string;
   port: number;
+  transport?: SipTransportName;
+  serverName?: string;
+  /**
+   * The TCP/TLS connection a message came in on (transports.ts, opaque): a response sent to this
+   * HostPort goes back over that connection while it is open (RFC 3261 §18.2.2), else to host:port.
+   */
+  connection?: string;
 }
 
 const TOKEN = /^[A-Za-z0-9.!%*_+`'~-]+$/;
@@ -172,11 +186,18 @@ export function parseUri(uri: string): SipUri | null {
   return { scheme: m[1].toLowerCase() as 'sip' | 'sips', user: m[2] ?? null, host: m[3], port, params };
 }
 
-/** Where a request to this URI goes over UDP (no DNS SRV: the host is looked up as A/AAAA). */
+/**
+ * Where a request to this URI goes (no DNS SRV here: the host is looked up as A/AAAA): `maddr` over the
+ * host, `;transport=tcp|tls` or sips: (TLS) over UDP. UDP is left implicit (no `transport` field).
+ */
 export function uriDestination(uri: SipUri): HostPort {
   const maddr = uri.params.get('maddr');
-  const host = maddr ?? uri.host;
-  return { host: host.replace(/^\[|\]$/g, ''), port: uri.port ?? 5060 };
+  const host = (maddr ?? uri.host).replace(/^\[|\]$/g, '');
+  const named = (uri.params.get('transport') ?? '').toLowerCase();
+  const transport: SipTransportName = uri.scheme === 'sips' || named === 'tls' ? 'tls' : named === 'tcp' ? 'tcp' : 'udp';
+  const dest: HostPort = { host, port: uri.port ?? (transport === 'tls' ? 5061 : 5060) };
+  if (transport !== 'udp') dest.transport = transport;
+  return dest;
 }
 
 /**

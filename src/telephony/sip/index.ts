@@ -6,4 +6,4 @@ export { buildOffer, parseAnswer, type Codec, type Direction, type OfferOptions,
 export { DEFAULT_TIMERS, type Timers } from './transactions.js';
 export type { DigestCredentials } from './digest.js';
 export type { HostPort } from './headers.js';
-export { maskUri } from './headers.js';
+export { formatHostPort, maskUri } from './headers.js';

@@ -1,12 +1,16 @@
 import type { Logger } from '../../log.js';
 import type { NotAnswered } from '../engine.js';
 import { DigestAnswerer } from './auth.js';
-import { ALLOW, contactHeader, newBranch, newCallId, newTag, viaHeader, type SipCore } from './core.js';
+import { ALLOW, contactHeader, localFor, newBranch, newCallId, newTag, SUPPORTED, viaHeader, type SipCore } from './core.js';
 import type { DigestCredentials } from './digest.js';
 import { SipDialog, type Dialog } from './dialog.js';
 import { formatHostPort, formatNameAddr, maskUri, parseNameAddr, parseUri, uriDestination, type HostPort } from './headers.js';
 import { getHeader, getHeaders, headerList, type IncomingResponse, type SipRequest } from './message.js';
+import { ReliableProvisionals } from './prack.js';
 import { parseAnswer, type SdpAnswer } from './sdp.js';
+import { after422, allowsMethod, MIN_SE, scheduleFromResponse } from './session-timer.js';
+import { describeHop, maskDigits } from './resolve.js';
+import { targetFromUri, type SipTarget } from './target.js';
 import { requestLikeInvite, topBranch } from './transactions.js';
 
 /**
@@ -50,7 +54,9 @@ export function outcomeForStatus(status: number): NotAnswered {
 export interface InviteContext {
   core: SipCore;
   /** Where the INVITE goes: the outbound proxy, or null for the request-URI's host. */
-  outboundProxy: HostPort | null;
+  outboundProxy: SipTarget | null;
+  /** RFC 3263: the target's hops in the order to try them (resolve.ts); [] when nothing resolves. */
+  locate(target: SipTarget, log: Logger): Promise<HostPort[]>;
 }
 
 export class InviteAttempt {
@@ -59,6 +65,9 @@ export class InviteAttempt {
   private readonly log: Logger;
   private readonly digest: DigestAnswerer | null;
   private dest: HostPort = { host: '', port: 0 };
+  /** Every hop of the target, in order; `dest` is hops[hopIndex] (RFC 3263 §4.3 failover). */
+  private hops: HostPort[] = [];
+  private hopIndex = 0;
   private seq = 0;
   private authHeaders: Array<[string, string]> = [];
   private authTries = 0;
@@ -74,6 +83,10 @@ export class InviteAttempt {
   private stopInvite: (() => void) | null = null;
   private currentInvite: SipRequest | null = null;
   private resolve!: (r: InviteResult) => void;
+  private readonly reliable: ReliableProvisionals;
+  /** Session-Expires and Min-SE of our INVITE (RFC 4028), raised once by a 422. */
+  private timerAsk: { seconds: number; minSe: number };
+  private retried422 = false;
 
   constructor(
     private readonly ctx: InviteContext,
@@ -82,6 +95,8 @@ export class InviteAttempt {
     this.log = req.log.child({ callId: this.callId });
     this.fromHeader = formatNameAddr({ displayName: req.displayName || null, uri: req.from, params: new Map([['tag', newTag()]]) });
     this.digest = req.credentials ? new DigestAnswerer(req.credentials) : null;
+    this.reliable = new ReliableProvisionals({ core: ctx.core, log: this.log, callId: this.callId, fromHeader: this.fromHeader, fallbackDest: () => this.dest, digest: this.digest });
+    this.timerAsk = { seconds: ctx.core.sessionExpires, minSe: MIN_SE };
   }
 
   start(): Promise<InviteResult> {
@@ -89,18 +104,56 @@ export class InviteAttempt {
     const uri = parseUri(this.req.requestUri);
     let refusal: string | null = null;
     if (!uri) refusal = 'request URI is not a SIP URI';
-    else if (uri.scheme === 'sips') refusal = 'sips: needs TLS, which this engine does not do';
     else if (this.req.signal?.aborted) refusal = 'aborted before dialing';
     if (!uri || refusal !== null) {
       this.finish(this.failed(null, refusal ?? 'request URI is not a SIP URI'));
       return result;
     }
-    this.dest = this.ctx.outboundProxy ?? uriDestination(uri);
-    this.log.info({ target: maskUri(this.req.requestUri), nextHop: formatHostPort(this.dest) }, 'dialing');
+    const target = this.ctx.outboundProxy ?? targetFromUri(uri);
+    if (!target) {
+      this.finish(this.failed(null, 'request URI names a transport this engine does not speak'));
+      return result;
+    }
+    // The ring timeout bounds the whole attempt: DNS, and every hop tried.
     this.ringTimer = setTimeout(() => this.giveUp({ kind: 'no_answer', callId: this.callId, sipStatus: null, reason: 'ring timeout' }), this.req.ringTimeoutMs);
     this.req.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.sendInvite();
+    void this.dialFirstHop(target);
     return result;
+  }
+
+  private async dialFirstHop(target: SipTarget): Promise<void> {
+    let hops: HostPort[] = [];
+    try {
+      hops = await this.ctx.locate(target, this.log);
+    } catch (err) {
+      this.log.warn({ err }, 'locating the next hop failed'); // resolve.ts never rejects; a bug must not leave the call hanging
+    }
+    if (this.done || this.givenUp) return; // ring timeout, abort or shutdown while DNS answered: already reported
+    if (hops.length === 0) {
+      const where = this.ctx.outboundProxy ? 'the outbound proxy' : 'the request URI host';
+      return this.finish(this.failed(null, `cannot resolve ${where} ${maskDigits(target.host)} (no NAPTR/SRV/A/AAAA answer)`));
+    }
+    this.hops = hops;
+    this.dest = hops[0]!;
+    this.log.info({ target: maskUri(this.req.requestUri), nextHop: describeHop(this.dest), hops: hops.length }, 'dialing');
+    this.sendInvite();
+  }
+
+  /**
+   * RFC 3263 §4.3: after a timeout, a transport failure or a 503, the next hop gets the INVITE as a
+   * new transaction (new branch, CSeq + 1, same Call-ID and From tag). False when none is left.
+   */
+  private tryNextHop(why: string): boolean {
+    if (this.done || this.givenUp || this.hopIndex + 1 >= this.hops.length) return false;
+    const failed = this.dest;
+    this.hopIndex += 1;
+    this.dest = this.hops[this.hopIndex]!;
+    // A challenge from the last hop says nothing about this one.
+    this.authHeaders = [];
+    this.authTries = 0;
+    this.log.warn({ failedHop: describeHop(failed), why, nextHop: describeHop(this.dest), hop: this.hopIndex + 1, hops: this.hops.length }, 'trying the next hop');
+    this.sendInvite();
+    return true;
   }
 
   private readonly onAbort = (): void => {
@@ -112,7 +165,8 @@ export class InviteAttempt {
   }
 
   private sendInvite(): void {
-    this.seq += 1;
+    this.seq = Math.max(this.seq, this.reliable.lastSeq) + 1; // after any PRACK of an earlier attempt
+    this.reliable.reset(this.seq);
     this.provisional = false;
     this.cancelSent = false;
     const invite: SipRequest = {
@@ -120,14 +174,17 @@ export class InviteAttempt {
       method: 'INVITE',
       uri: this.req.requestUri,
       headers: headerList([
-        ['via', viaHeader(this.ctx.core.local, newBranch())],
+        ['via', viaHeader(localFor(this.ctx.core, this.dest.transport), newBranch(), this.dest.transport)],
         ['max-forwards', '70'],
         ['from', this.fromHeader],
         ['to', formatNameAddr({ uri: this.req.requestUri })],
         ['call-id', this.callId],
         ['cseq', `${this.seq} INVITE`],
-        ['contact', contactHeader(this.ctx.core.local)],
+        ['contact', contactHeader(localFor(this.ctx.core, this.dest.transport), this.dest.transport)],
         ['allow', ALLOW],
+        ['supported', SUPPORTED],
+        ['session-expires', String(this.timerAsk.seconds)],
+        ['min-se', String(this.timerAsk.minSe)],
         ['user-agent', this.ctx.core.userAgent],
         ...this.authHeaders,
         ['content-type', 'application/sdp'],
@@ -137,7 +194,12 @@ export class InviteAttempt {
     this.currentInvite = invite;
     this.stopInvite = this.ctx.core.client.invite(invite, this.dest, {
       onResponse: (res) => this.onResponse(res, invite),
-      onTimeout: () => this.finish(this.givenUp ?? this.failed(null, 'no response to INVITE (timer B)')),
+      onTimeout: () => {
+        if (!this.tryNextHop('no response (timer B)')) this.finish(this.givenUp ?? this.failed(null, 'no response to INVITE (timer B)'));
+      },
+      onTransportError: (reason) => {
+        if (!this.tryNextHop(`transport error: ${reason}`)) this.finish(this.givenUp ?? this.failed(null, `cannot reach ${formatHostPort(this.dest)} over ${this.dest.transport ?? 'udp'}: ${reason}`));
+      },
     });
   }
 
@@ -170,6 +232,8 @@ export class InviteAttempt {
   private onResponse(res: IncomingResponse, invite: SipRequest): void {
     if (res.status < 200) {
       this.provisional = true;
+      // A reliable 1xx is PRACKed; a retransmitted or out-of-order one is not processed (RFC 3262 §4).
+      if (!this.done && !this.reliable.receive(res, invite)) return;
       if (res.status > 100) {
         this.log.info({ sipStatus: res.status }, 'provisional response');
         const sdp = res.body.length > 0 ? res.body : null;
@@ -188,6 +252,8 @@ export class InviteAttempt {
     if (res.status < 300) return this.on2xx(res, invite);
     if (this.done) return;
     if ((res.status === 401 || res.status === 407) && !this.givenUp && this.retryWithCredentials(res)) return;
+    if (res.status === 422 && !this.givenUp && this.retryWithMinSe(res)) return;
+    if (res.status === 503 && this.tryNextHop('503')) return;
     if (this.givenUp) return this.finish({ ...this.givenUp, sipStatus: res.status });
     const kind = outcomeForStatus(res.status);
     const reason =
@@ -209,12 +275,25 @@ export class InviteAttempt {
     return true;
   }
 
+  /** 422 Session Interval Too Small (RFC 4028 §7.3): once more, with the response's Min-SE. */
+  private retryWithMinSe(res: IncomingResponse): boolean {
+    const raised = this.retried422 ? null : after422(res, this.timerAsk);
+    if (!raised) return false;
+    this.retried422 = true;
+    this.timerAsk = raised;
+    this.log.info({ sessionExpires: raised.seconds }, '422: retrying with a longer session interval');
+    this.sendInvite();
+    return true;
+  }
+
   private on2xx(res: IncomingResponse, invite: SipRequest): void {
     const toTag = res.core.to.tag ?? '';
     const known = this.forks.get(toTag);
     if (known) return known.sendAck(); // a retransmitted 2xx: our ACK was lost (§13.2.2.4)
     const contact = getHeader(res, 'contact');
-    const media = parseAnswer(res.body);
+    // The answer may have come in a reliable 1xx already, and the 2xx then carries none (RFC 3262 §5).
+    const remoteSdp = res.body.trim().length > 0 ? res.body : (this.reliable.answerSdp(toTag) ?? res.body);
+    const media = parseAnswer(remoteSdp);
     const dialog = new SipDialog({
       core: this.ctx.core,
       log: this.log,
@@ -227,11 +306,16 @@ export class InviteAttempt {
       remoteTarget: (contact === undefined ? null : parseNameAddr(contact))?.uri ?? invite.uri,
       routeSet: getHeaders(res, 'record-route').reverse(),
       fallbackDest: this.dest,
+      // A proxy given by name is trusted at every address it resolved to, the one used included.
+      trustedHops: this.ctx.outboundProxy ? this.hops : [],
       localSdp: this.req.sdpOffer,
-      remoteSdp: res.body,
-      media: media.ok ? { codec: media.codec, payloadType: media.payloadType, telephoneEventPt: media.telephoneEventPt, remoteHost: media.remoteHost, remotePort: media.remotePort, send: media.send } : null,
+      remoteSdp,
+      media: media.ok ? (({ ok: _ok, ...negotiated }) => negotiated)(media) : null,
       inviteAuth: this.authHeaders,
       digest: this.digest,
+      lastSeq: this.reliable.lastSeq,
+      sessionTimer: scheduleFromResponse(res),
+      remoteAllowsUpdate: allowsMethod(res, 'UPDATE'),
     });
     this.forks.set(toTag, dialog);
     dialog.sendAck();
@@ -252,7 +336,7 @@ export class InviteAttempt {
     this.watchAbortWhileUp(dialog);
     this.log.info({ sipStatus: res.status, codec: media.codec }, 'answered');
     const { ok: _ok, ...rest } = media;
-    this.finish({ kind: 'answered', callId: this.callId, status: res.status, dialog, remoteSdp: res.body, media: rest });
+    this.finish({ kind: 'answered', callId: this.callId, status: res.status, dialog, remoteSdp, media: rest });
   }
 
   private watchAbortWhileUp(dialog: SipDialog): void {

@@ -85,6 +85,7 @@ const LIST_HEADERS = new Set([
 
 const DISPLAY: Record<string, string> = {
   'call-id': 'Call-ID', cseq: 'CSeq', 'www-authenticate': 'WWW-Authenticate', 'max-forwards': 'Max-Forwards',
+  rack: 'RAck', rseq: 'RSeq', 'min-se': 'Min-SE',
 };
 
 const TOKEN = /^[A-Za-z0-9.!%*_+`'~-]+$/;

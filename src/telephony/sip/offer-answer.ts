@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import sdpTransform, { type MediaDescription, type SessionDescription } from 'sdp-transform';
-import { buildOffer, directionOf, g711Of, isTelephoneEvent, MAX_SDP_BYTES, parseAnswer, payloadTypes, type Codec, type Direction, type SessionMedia } from './sdp.js';
+import { buildOffer, directionOf, g711Of, isTelephoneEvent, MAX_SDP_BYTES, parseAnswer, payloadTypes, rtcpOf, type Codec, type Direction, type SessionMedia } from './sdp.js';
 
 export type { SessionMedia };
 
@@ -19,6 +19,8 @@ export type { SessionMedia };
  *   every other one is rejected with port 0 (§6).
  * - o= line (§8): same user name, session id and address as our previous SDP; the version goes up by
  *   one when the SDP changes and stays when it does not.
+ * - RTCP: a=rtcp-mux offered is accepted (RFC 5761 §5.1.1), else RTCP goes to the offer's a=rtcp or
+ *   its RTP port + 1.
  */
 
 export type OfferOutcome =
@@ -39,6 +41,8 @@ interface LocalSdp {
   version: number;
   host: string;
   port: number;
+  /** Whether our first offer had a=rtcp-mux: a later offer of ours repeats it. */
+  rtcpMux: boolean;
   sdp: string;
 }
 
@@ -65,6 +69,7 @@ export class OfferAnswer {
       version: Number(own.origin?.sessionVersion ?? 1),
       host: own.connection?.ip ?? audio?.connection?.ip ?? '127.0.0.1',
       port: audio?.port ?? 0,
+      rtcpMux: audio?.rtcpMux === 'rtcp-mux',
       sdp: localOffer,
     };
     this.current = { ...media };
@@ -72,6 +77,11 @@ export class OfferAnswer {
 
   get media(): SessionMedia {
     return { ...this.current };
+  }
+
+  /** Our current SDP as last sent, same o= version: the offer of a session-refresh re-INVITE (RFC 4028 §7.4, §8 here). */
+  get localSdp(): string {
+    return this.local.sdp;
   }
 
   /** Answers a re-offer and, when it is acceptable, makes its media current. Never throws. */
@@ -90,6 +100,12 @@ export class OfferAnswer {
     const held = chosen.host === '0.0.0.0' || chosen.host === '::';
     const direction = held ? NOT_SENDING[ANSWERING[chosen.direction]] : ANSWERING[chosen.direction];
     const first = chosen.codecs[0]!;
+    const extras = rtcpOf(offered[chosen.index]!, session, chosen.direction);
+    if (held) {
+      // "Send nothing to me": RTCP keeps going where it went, as RTP's address is kept.
+      delete extras.rtcp;
+      if (this.current.rtcp) extras.rtcp = this.current.rtcp;
+    }
     const media: SessionMedia = {
       codec: first.codec,
       payloadType: first.pt,
@@ -97,6 +113,7 @@ export class OfferAnswer {
       remoteHost: held ? this.current.remoteHost : chosen.host,
       remotePort: held ? this.current.remotePort : chosen.port,
       send: direction === 'sendrecv' || direction === 'sendonly',
+      ...extras,
     };
     const answer = this.emit((version) => this.write(version, offered.map((m, i) => (i === chosen.index ? this.accepted(m, chosen, direction) : rejected(m)))));
     this.current = media;
@@ -105,14 +122,15 @@ export class OfferAnswer {
 
   /** Our offer for a re-INVITE that carried none (RFC 3261 §14.2): everything we support, sendrecv. */
   offer(): string {
-    return this.emit((version) => buildOffer({ host: this.local.host, port: this.local.port, sessionId: this.local.sessionId, sessionVersion: version }));
+    return this.emit((version) => buildOffer({ host: this.local.host, port: this.local.port, sessionId: this.local.sessionId, sessionVersion: version, rtcpMux: this.local.rtcpMux }));
   }
 
   /** The phone's answer to `offer()`, from its ACK; on success it becomes the current media. */
   acceptAnswer(sdp: string): AnswerOutcome {
     const a = parseAnswer(sdp);
     if (!a.ok) return a;
-    this.current = { codec: a.codec, payloadType: a.payloadType, telephoneEventPt: a.telephoneEventPt, remoteHost: a.remoteHost, remotePort: a.remotePort, send: a.send };
+    const { ok: _ok, ...media } = a;
+    this.current = media;
     return { ok: true, media: { ...this.current } };
   }
 
@@ -151,6 +169,7 @@ export class OfferAnswer {
       fmtp: chosen.te ? [{ payload: chosen.te.pt, config: chosen.te.events }] : [],
       ptime: 20,
       direction,
+      ...(m.rtcpMux === 'rtcp-mux' ? { rtcpMux: 'rtcp-mux' as const } : {}),
     };
   }
 

@@ -4,7 +4,8 @@ import sdpTransform, { type SessionDescription } from 'sdp-transform';
 
 /**
  * SDP offer/answer for the caller side (RFC 3264): we offer G.711 µ-law and A-law plus
- * telephone-event, and read from the answer which codec, which event payload type and where to send.
+ * telephone-event and rtcp-mux (RFC 5761), and read from the answer which codec, which event payload
+ * type, where to send RTP and RTCP, and whether RTCP shares the RTP port.
  */
 
 export interface OfferOptions {
@@ -17,6 +18,8 @@ export interface OfferOptions {
   sessionId?: number;
   /** o= session version; 1 when omitted (RFC 3264 §8: +1 for each changed SDP of the session). */
   sessionVersion?: number;
+  /** Offer a=rtcp-mux (RFC 5761); default true. */
+  rtcpMux?: boolean;
 }
 
 export type Codec = 'PCMU' | 'PCMA';
@@ -35,6 +38,16 @@ export interface SessionMedia {
   remotePort: number;
   /** False while the phone holds the call or answered sendonly/inactive (RFC 3264 §6.1): no RTP is sent. */
   send: boolean;
+  /*
+   * The RTCP and direction details below are present only when they differ from the default, so that
+   * the usual media (sendrecv, RTCP on port + 1) reads as it always did.
+   */
+  /** False when the phone will not send (it said recvonly or inactive); absent = it sends. */
+  receive?: false;
+  /** Both sides said a=rtcp-mux (RFC 5761): RTCP on the RTP port; absent = not muxed. */
+  rtcpMux?: true;
+  /** The phone's a=rtcp (RFC 3605); absent = its RTP port + 1. */
+  rtcp?: { host: string; port: number };
 }
 
 export type SdpAnswer = ({ ok: true } & SessionMedia) | { ok: false; reason: string };
@@ -62,6 +75,7 @@ export function buildOffer(opts: OfferOptions): string {
         fmtp: [{ payload: te, config: '0-16' }],
         ptime: 20,
         direction: 'sendrecv',
+        ...(opts.rtcpMux === false ? {} : { rtcpMux: 'rtcp-mux' as const }),
       },
     ],
   });
@@ -133,5 +147,25 @@ function readAnswer(sdp: string): SdpAnswer {
   if (isIP(ip) === 0 || ip === '0.0.0.0' || ip === '::') return fail('SDP answer without a usable address');
   const direction = directionOf(audio, session);
   const send = direction === 'sendrecv' || direction === 'recvonly';
-  return { ok: true, ...chosen, telephoneEventPt: te ?? null, remoteHost: ip, remotePort: audio.port, send };
+  return { ok: true, ...chosen, telephoneEventPt: te ?? null, remoteHost: ip, remotePort: audio.port, send, ...rtcpOf(audio, session, direction) };
+}
+
+/**
+ * The RTCP and direction extras of SessionMedia from one m= section (its direction already read): mux
+ * when a=rtcp-mux is there (we always offer and accept it), a=rtcp when it names a usable port.
+ */
+export function rtcpOf(
+  audio: { rtcpMux?: string; rtcp?: { port: number; address?: string }; connection?: { ip: string } },
+  session: { connection?: { ip: string } },
+  direction: Direction,
+): Pick<SessionMedia, 'receive' | 'rtcpMux' | 'rtcp'> {
+  const out: Pick<SessionMedia, 'receive' | 'rtcpMux' | 'rtcp'> = {};
+  if (direction === 'recvonly' || direction === 'inactive') out.receive = false;
+  if (audio.rtcpMux === 'rtcp-mux') out.rtcpMux = true;
+  const port = audio.rtcp?.port;
+  const host = audio.rtcp?.address ?? audio.connection?.ip ?? session.connection?.ip ?? '';
+  if (!out.rtcpMux && Number.isInteger(port) && port! >= 1 && port! <= 65535 && isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::') {
+    out.rtcp = { host, port: port! };
+  }
+  return out;
 }

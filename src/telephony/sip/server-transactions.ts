@@ -2,7 +2,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { formatVia, type HostPort } from './headers.js';
 import { getHeader, getHeaders, headerList, serialize, type Header, type IncomingRequest, type SipResponse } from './message.js';
-import type { Send, Timers } from './transactions.js';
+import { isReliable, type Send, type Timers } from './transactions.js';
+import { defaultPort } from './target.js';
 
 /**
  * Server transactions for the requests a phone sends us in a dialog (RFC 3261 §17.2): answers are
@@ -36,9 +37,16 @@ interface Entry {
   expiry: NodeJS.Timeout | null;
 }
 
-/** Where responses go (§18.2.2, RFC 3581 §4): the source address, and its port if rport was asked. */
+/**
+ * Where responses go (§18.2.2, RFC 3581 §4): the source address, and its port if rport was asked.
+ * Over TCP/TLS: back over the connection the request came in on; should it have closed, a new one to
+ * the source address and the Via's sent-by port.
+ */
 function responseDestination(req: IncomingRequest, source: HostPort): HostPort {
   const via = req.core.via;
+  if (source.connection !== undefined && source.transport && source.transport !== 'udp') {
+    return { host: source.host, port: via.port ?? defaultPort(source.transport), transport: source.transport, connection: source.connection };
+  }
   return { host: source.host, port: via.params.has('rport') ? source.port : (via.port ?? 5060) };
 }
 
@@ -135,7 +143,8 @@ export class ServerTransactions {
         if (entry.expiry) clearTimeout(entry.expiry);
         // Timer J / the INVITE equivalent: long enough to absorb every retransmission.
         entry.expiry = setTimeout(() => this.entries.delete(key), 64 * this.timers.t1);
-        if (req.method === 'INVITE') this.retransmitUntilAck(req, data, entry.dest);
+        // Timer G: a stream delivers the answer, nothing to retransmit (§17.2.1).
+        if (req.method === 'INVITE' && !isReliable(entry.dest)) this.retransmitUntilAck(req, data, entry.dest);
       },
     };
   }

@@ -3,7 +3,7 @@ import { parseVia, type HostPort } from './headers.js';
 import { getHeader, getHeaders, headerList, serialize, type IncomingResponse, type SipRequest } from './message.js';
 
 /**
- * Client transactions over UDP (RFC 3261 §17.1, with RFC 6026's Accepted state so that retransmitted
+ * Client transactions over UDP, TCP and TLS (RFC 3261 §17.1, with RFC 6026's Accepted state so that retransmitted
  * 2xx still reach the UA, which re-sends its ACK). No sockets here: the UA passes `send`.
  */
 
@@ -18,13 +18,21 @@ export interface Timers {
 
 export const DEFAULT_TIMERS: Timers = { t1: 500, t2: 4000, t4: 5000 };
 
-export type Send = (data: string, dest: HostPort) => void;
+/** Hands a message to the transport; over TCP/TLS `onError` hears that it could not be sent (§17.1.4). */
+export type Send = (data: string, dest: HostPort, onError?: (reason: string) => void) => void;
+
+/** TCP and TLS: no retransmissions from us (§17.1.1.2, §17.1.2.2, §17.2.1), no absorbing time after. */
+export function isReliable(dest: HostPort): boolean {
+  return dest.transport === 'tcp' || dest.transport === 'tls';
+}
 
 export interface InviteTransactionEvents {
   /** Every response the UA must see: 1xx, the final response, and each 2xx retransmission. */
   onResponse(res: IncomingResponse): void;
   /** Timer B: no response at all to the INVITE. */
   onTimeout(): void;
+  /** TCP/TLS: the connection could not be opened (refused, timed out, certificate refused) or broke. Default: onTimeout. */
+  onTransportError?(reason: string): void;
 }
 
 type State = 'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
@@ -98,6 +106,7 @@ export class ClientTransactions {
     const key = `${topBranch(request)}|INVITE`;
     const data = serialize(request);
     const { t1 } = this.timers;
+    const reliable = isReliable(dest);
     let ack: string | null = null;
     let timerA: NodeJS.Timeout | undefined;
     let interval = t1;
@@ -139,7 +148,8 @@ export class ClientTransactions {
           clearTimeout(lifetime);
           ack = serialize(ackForNon2xx(request, res));
           this.send(ack, dest);
-          lifetime = setTimeout(() => this.end(key, tx), 64 * t1); // timer D (>= 32 s at T1 = 500 ms)
+          // Timer D (>= 32 s at T1 = 500 ms) absorbs retransmitted finals; none come over a stream: zero.
+          lifetime = setTimeout(() => this.end(key, tx), reliable ? 0 : 64 * t1);
           events.onResponse(res);
         }
       },
@@ -149,8 +159,16 @@ export class ClientTransactions {
       },
     };
     this.live.set(key, tx);
-    this.send(data, dest);
-    timerA = setTimeout(retransmit, interval);
+    this.send(data, dest, (reason) => {
+      // Once the far end has answered at all, it can still reach us (a new connection, §18.2.2).
+      if (tx.state !== 'calling') return;
+      this.end(key, tx);
+      this.log.debug({ method: 'INVITE', reason }, 'transport error');
+      if (events.onTransportError) events.onTransportError(reason);
+      else events.onTimeout();
+    });
+    // Timer A: over TCP/TLS the transport is reliable, the request is sent once (§17.1.1.2).
+    if (!reliable) timerA = setTimeout(retransmit, interval);
     return () => this.end(key, tx);
   }
 
@@ -160,6 +178,7 @@ export class ClientTransactions {
     const key = `${topBranch(request)}|${request.method}`;
     const data = serialize(request);
     const { t1, t2, t4 } = this.timers;
+    const reliable = isReliable(dest);
     return new Promise((resolve) => {
       let interval = t1;
       let timerE: NodeJS.Timeout | undefined;
@@ -184,7 +203,7 @@ export class ClientTransactions {
           tx.state = 'completed';
           clearTimeout(timerE);
           clearTimeout(lifetime);
-          lifetime = setTimeout(() => this.end(key, tx), t4); // timer K: absorb retransmissions
+          lifetime = setTimeout(() => this.end(key, tx), reliable ? 0 : t4); // timer K: absorb retransmissions (none over a stream)
           resolve(res);
         },
         stop: () => {
@@ -194,8 +213,13 @@ export class ClientTransactions {
         },
       };
       this.live.set(key, tx);
-      this.send(data, dest);
-      timerE = setTimeout(retransmit, interval);
+      this.send(data, dest, (reason) => {
+        if (tx.state !== 'trying') return;
+        this.log.debug({ method: request.method, reason }, 'transport error');
+        this.end(key, tx); // resolves null, as timer F would
+      });
+      // Timer E: no retransmissions over TCP/TLS (§17.1.2.2); timer F still bounds the transaction.
+      if (!reliable) timerE = setTimeout(retransmit, interval);
     });
   }
 

@@ -5,14 +5,18 @@ import type { HostPort } from './headers.js';
 import { parseMessage, type IncomingMessage } from './message.js';
 
 /**
- * One UDP socket for all SIP traffic (RFC 3261 §18). Datagrams that do not parse are logged at
- * debug and dropped here, so nothing above ever sees malformed input.
+ * One UDP socket for SIP over UDP (RFC 3261 §18); transports.ts puts TCP and TLS behind the same
+ * interface. Datagrams that do not parse are logged at debug and dropped here, so nothing above ever
+ * sees malformed input.
  */
 export interface SipTransport {
   /** The bound address; port is the real one when 0 was asked for. */
   readonly local: HostPort;
-  /** Fire and forget: UDP loss is what retransmission timers are for. */
-  send(data: string, dest: HostPort): void;
+  /**
+   * Fire and forget: UDP loss is what retransmission timers are for. Over TCP/TLS (transports.ts)
+   * `onError` hears of a connection that could not be opened or a write that failed (§17.1.4).
+   */
+  send(data: string, dest: HostPort, onError?: (reason: string) => void): void;
   onMessage(handler: (msg: IncomingMessage, source: HostPort) => void): void;
   close(): Promise<void>;
 }

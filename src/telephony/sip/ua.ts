@@ -4,15 +4,19 @@ import type { Logger } from '../../log.js';
 import { ALLOW, dialogKey, type DialogRoute, type SipCore } from './core.js';
 import type { HostPort } from './headers.js';
 import { InviteAttempt, type InviteRequest, type InviteResult } from './invite.js';
+import { sendOptions, type OptionsResult } from './options.js';
 import type { IncomingRequest } from './message.js';
 import { ServerTransactions } from './server-transactions.js';
+import { MIN_SE } from './session-timer.js';
 import { ClientTransactions, DEFAULT_TIMERS, type Timers } from './transactions.js';
-import { openUdpTransport } from './transport.js';
+import { createSipDns, resolveTarget } from './resolve.js';
+import { hopFor, parseTarget, type SipTarget } from './target.js';
+import { openSipTransports, type SipTlsOptions } from './transports.js';
 
 /**
- * The caller-side SIP user agent: one UDP socket, the transaction layers, and the router that
- * hands each message to its transaction or dialog. Media is not here: the caller supplies the SDP
- * offer and gets the parsed answer back.
+ * The caller-side SIP user agent: its transports (UDP, TCP, TLS), the transaction layers, and the
+ * router that hands each message to its transaction or dialog. Media is not here: the caller
+ * supplies the SDP offer and gets the parsed answer back.
  */
 
 export interface SipUserAgentOptions {
@@ -21,13 +25,27 @@ export interface SipUserAgentOptions {
   bindPort: number;
   /** Address written in Via and Contact; defaults to bindHost (or a local interface if that is a wildcard). */
   advertisedHost?: string;
-  /** "host:port" (config `telephony.sip.outboundProxy`) where INVITEs go; null = the request-URI's host. */
+  /**
+   * Where INVITEs go (config `telephony.sip.outboundProxy`): "host:port", a host name, or a SIP URI
+   * naming the transport (target.ts); null = the request-URI's host.
+   */
   outboundProxy: string | null;
   /**
    * "host:port" entries (config `telephony.sip.trustedSources`): more addresses a call's requests may
    * come from, besides where the call's own requests go and the outbound proxy (trunks with several).
    */
   trustedSources?: readonly string[];
+  /** DNS servers for RFC 3263 lookups of the trunk ("ip", "ip:port"; config `telephony.sip.dnsServers`); empty = the system's. */
+  dnsServers?: readonly string[];
+  /** Bound on one DNS lookup. Default 2000 ms. */
+  dnsTimeoutMs?: number;
+  /** Config `telephony.sip.tls`: CA, our certificate, TLS listener port; absent = TLS client with the system's CAs, no listener. */
+  tls?: SipTlsOptions | null;
+  /** TCP/TLS: bound on connecting, and how long an unused connection stays open (transports.ts defaults). */
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** Session-Expires our INVITEs ask for (RFC 4028; config `telephony.sip.sessionExpiresSeconds`). Default 1800. */
+  sessionExpiresSeconds?: number;
   /** T1/T2/T4; small values make tests fast. */
   timers?: Partial<Timers>;
   log: Logger;
@@ -35,9 +53,13 @@ export interface SipUserAgentOptions {
 }
 
 export interface SipUserAgent {
-  /** Where the socket is bound (the real port when 0 was asked for). */
+  /** Where the socket is bound (the real port when 0 was asked for); TCP listens on the same port. */
   readonly local: HostPort;
+  /** The TLS listener's port; null when no certificate is configured. */
+  readonly tlsPort: number | null;
   invite(req: InviteRequest): Promise<InviteResult>;
+  /** An OPTIONS to where INVITEs for `requestUri` go (options.ts): is the SIP path up? */
+  options(requestUri: string, timeoutMs: number): Promise<OptionsResult>;
   /** Ends live calls (BYE, briefly awaited), abandons pending ones, closes the socket. */
   close(): Promise<void>;
 }
@@ -61,15 +83,19 @@ function advertisedHost(opts: SipUserAgentOptions): string {
 
 export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<SipUserAgent> {
   const log = opts.log;
-  const outboundProxy = opts.outboundProxy === null ? null : parseHostPort(opts.outboundProxy);
-  if (opts.outboundProxy !== null && !outboundProxy) throw new Error(`outboundProxy must be "host:port", got ${JSON.stringify(opts.outboundProxy)}`);
+  const outboundProxy = opts.outboundProxy === null ? null : parseTarget(opts.outboundProxy);
+  if (opts.outboundProxy !== null && !outboundProxy) throw new Error(`outboundProxy must be "host:port", a host name or a SIP URI, got ${JSON.stringify(opts.outboundProxy)}`);
   const extraSources = (opts.trustedSources ?? []).map((value) => {
     const hp = parseHostPort(value);
     if (!hp) throw new Error(`trustedSources entries must be "host:port", got ${JSON.stringify(value)}`);
     return hp;
   });
   const timers: Timers = { ...DEFAULT_TIMERS, ...opts.timers };
-  const transport = await openUdpTransport({ host: opts.bindHost, port: opts.bindPort, log });
+  const transport = await openSipTransports({
+    host: opts.bindHost, port: opts.bindPort, tls: opts.tls ?? null, log,
+    ...(opts.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: opts.connectTimeoutMs }),
+    ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
+  });
   const send = transport.send.bind(transport);
   const client = new ClientTransactions(send, timers, log);
   const server = new ServerTransactions(send, timers, log);
@@ -78,11 +104,18 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
     server,
     send,
     local: { host: advertisedHost(opts), port: transport.local.port },
+    tlsPort: transport.tlsPort,
     timers,
     userAgent: opts.userAgent ?? 'callpay',
     dialogs: new Map(),
-    trustedSources: [...(outboundProxy ? [outboundProxy] : []), ...extraSources],
+    // A proxy given by name is trusted at the addresses each call resolves it to (invite.ts → dialog).
+    trustedSources: [...(outboundProxy?.numeric ? [hopFor(outboundProxy)] : []), ...extraSources],
+    sessionExpires: Math.max(MIN_SE, opts.sessionExpiresSeconds ?? 1800),
   };
+  const dns = createSipDns({ servers: opts.dnsServers ?? [], timeoutMs: opts.dnsTimeoutMs ?? 2000 });
+  // Hops the sockets can reach: the family of the address we are bound to.
+  const families = isIP(opts.bindHost) === 6 ? ([6] as const) : ([4] as const);
+  const locate = (target: SipTarget, callLog: Logger) => resolveTarget(target, dns, { families, log: callLog });
   const pending = new Set<InviteAttempt>();
   let closed = false;
 
@@ -126,15 +159,19 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
 
   return {
     local: transport.local,
+    tlsPort: transport.tlsPort,
     async invite(req) {
       if (closed) return { kind: 'failed', callId: '', sipStatus: null, reason: 'SIP user agent closed' };
-      const attempt = new InviteAttempt({ core, outboundProxy }, req);
+      const attempt = new InviteAttempt({ core, outboundProxy, locate }, req);
       pending.add(attempt);
       try {
         return await attempt.start();
       } finally {
         pending.delete(attempt);
       }
+    },
+    options(requestUri, timeoutMs) {
+      return sendOptions({ core, outboundProxy, locate, log }, requestUri, timeoutMs);
     },
     async close() {
       if (closed) return;

@@ -1,5 +1,5 @@
 // A FreeSWITCH event-socket peer for tests, built from ../shared/freeswitch-esl recordings (FreeSWITCH
-// 1.11): auth, event plain, bgapi originate, api uuid_break|uuid_kill|uuid_getvar, sendmsg execute
+// 1.11): auth, event plain, bgapi originate, api uuid_break|uuid_kill|uuid_getvar|status, sendmsg execute
 // (playback, start_dtmf), Content-Length framing, URL-encoded event values. A separate process over
 // TCP on loopback. Usage: node main.mjs --scenario FILE [--port 0] [--password ClueCon]
 // Prints "LISTENING <port>" once bound, and one "CMD <json>" line per command received, so a test
@@ -232,6 +232,10 @@ function handle(session, text) {
     const ch = channels.get(m[1]);
     if (!ch) return api('-ERR No such channel!\n');
     return api(ch.vars[m[2]] ?? '_undef_');
+  }
+  if (first === 'api status') {
+    // The shape of FreeSWITCH 1.10's `status` (mod_commands), which `callpay doctor` reads.
+    return api(`UP 0 years, 0 days, 0 hours, 0 minutes, ${Math.floor(process.uptime())} seconds, 0 milliseconds, 0 microseconds\nFreeSWITCH (Version 1.10.9 -release 64bit) is ready\n${channels.size} session(s) since startup\n0 session(s) - peak 0, last 5min 0\n0 session(s) per Sec out of max 30, peak 0, last 5min 0\n1000 session(s) max\nmin idle cpu 0.00/100.00\n`);
   }
   if ((m = /^sendmsg (\S+)$/.exec(first))) {
     const ch = channels.get(m[1]);
