@@ -159,7 +159,11 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     await rtp.sendDigits('482916#');
     expect(await finalOf(t, created.body.id, merchant.api_key)).toMatchObject({ status: 'succeeded' });
 
-    const audio = rtp.packets.filter((p) => p.payloadType === 0).sort((a, b) => a.sequence - b.sequence);
+    const received = rtp.packets.filter((p) => p.payloadType === 0);
+    // In sending order: sequence numbers counted from the first one, modulo 2^16 (they start at a random
+    // value and may wrap during the call).
+    const first = received[0]?.sequence ?? 0;
+    const audio = received.sort((a, b) => ((a.sequence - first) & 0xffff) - ((b.sequence - first) & 0xffff));
     const stream = Buffer.concat(audio.map((p) => p.payload));
     // The announcement and the prompt are two plays: each is its clips back to back, byte for byte.
     const announced = Buffer.concat(announcement.slice(0, -1).map((file) => ulaw(file)));
