@@ -10,16 +10,18 @@ export type MediaStatsSource = () => Promise<MediaStats | null>;
 /** Values read when Prometheus scrapes: the webhook outbox, the SQLite WAL, the media worker. */
 export function registerCollectors(m: Metrics, d: { store: Store; databasePath: string | null; media: MediaStatsSource | null; now: () => Date }): void {
   const r = [m.registry];
+  // One query per scrape, shared by the two outbox gauges.
+  const backlog = once(() => d.store.deliveries.backlog());
   new Gauge({
     name: 'callpay_webhook_outbox_pending', help: 'Webhook deliveries waiting to be sent or retried', registers: r,
     async collect() {
-      this.set((await d.store.deliveries.backlog()).pending);
+      this.set((await backlog()).pending);
     },
   });
   new Gauge({
     name: 'callpay_webhook_outbox_oldest_age_seconds', help: 'Age of the oldest pending webhook delivery (0 when none)', registers: r,
     async collect() {
-      const { oldestCreatedAt } = await d.store.deliveries.backlog();
+      const { oldestCreatedAt } = await backlog();
       this.set(oldestCreatedAt === null ? 0 : Math.max(0, (d.now().getTime() - Date.parse(oldestCreatedAt)) / 1000));
     },
   });
@@ -39,8 +41,7 @@ export function registerCollectors(m: Metrics, d: { store: Store; databasePath: 
   const media = d.media;
   if (media === null) return;
   // One read per scrape, shared by the gauges below (the interval summary resets on each read).
-  let pending: ReturnType<MediaStatsSource> | null = null;
-  const read = () => (pending ??= media().finally(() => setImmediate(() => (pending = null))));
+  const read = once(media);
   const gauge = (name: string, help: string, pick: (s: MediaStats) => number, labelNames: string[] = []) =>
     new Gauge({ name, help, labelNames, registers: r, async collect() {
       const s = await read();
@@ -61,4 +62,10 @@ export function registerCollectors(m: Metrics, d: { store: Store; databasePath: 
       this.set({ quantile: '1' }, s.sendIntervalMs.max);
     },
   });
+}
+
+/** Calls within one scrape (the gauges collect in the same tick) share one read; the next scrape reads afresh. */
+function once<T>(read: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | null = null;
+  return () => (pending ??= read().finally(() => setImmediate(() => (pending = null))));
 }

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { FieldCrypto } from './field-crypto.js';
-import { aad } from './field-crypto.js';
 import { MIGRATIONS } from './migrations.js';
+import { keyCanaryStatus } from './key-check.js';
 import { AuditRepository } from './audit.js';
 import type { AuditVerdict } from '../domain/audit.js';
 
@@ -24,8 +24,6 @@ export interface StoreInspection {
   audit: AuditVerdict | null;
 }
 
-const CANARY = 'callpay key check';
-
 function tableExists(db: Database.Database, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
 }
@@ -44,17 +42,8 @@ export function inspectSqlite(path: string, crypto: FieldCrypto): StoreInspectio
       .filter((m) => m !== 'ok');
     if (integrityProblems.length > 0) return { ...empty, exists: true, integrityProblems };
     const appliedVersion = tableExists(db, 'schema_migrations') ? ((db.prepare('SELECT max(version) FROM schema_migrations').pluck().get() as number | null) ?? 0) : 0;
-    let keyMatches: boolean | null = null;
-    if (tableExists(db, 'meta')) {
-      const row = db.prepare("SELECT value FROM meta WHERE name = 'key_check'").get() as { value: Buffer } | undefined;
-      if (row) {
-        try {
-          keyMatches = crypto.open(row.value, aad('meta', 'value', 'key_check')) === CANARY;
-        } catch {
-          keyMatches = false;
-        }
-      }
-    }
+    const canary = tableExists(db, 'meta') ? keyCanaryStatus(db, crypto) : 'missing';
+    const keyMatches = canary === 'missing' ? null : canary === 'match';
     const newest = ['SELECT max(created_at) FROM payments', 'SELECT max(created_at) FROM payment_transitions', 'SELECT max(at) FROM audit_log']
       .map((sql) => {
         try {

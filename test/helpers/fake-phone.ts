@@ -134,10 +134,21 @@ export class FakePhone {
 }
 
 /** A request from the phone inside the dialog that `invite`/`ok` set up. */
-export function phoneRequest(phone: FakePhone, invite: Req, toTag: string, method: string, cseq: number, opts: { body?: string; headers?: string[]; branch?: string } = {}): string {
+export function phoneRequest(phone: FakePhone, invite: Req, toTag: string, method: string, cseq: number, opts: InDialogOptions = {}): string {
+  return inDialogRequestText(invite, toTag, method, cseq, { requestUri: 'sip:callpay@127.0.0.1', via: `UDP 127.0.0.1:${phone.port}` }, opts);
+}
+
+export interface InDialogOptions {
+  body?: string;
+  headers?: string[];
+  branch?: string;
+}
+
+/** The text of a phone's in-dialog request: From/To swapped from the INVITE, the phone's tag, our Call-ID. */
+export function inDialogRequestText(invite: { msg: IncomingRequest }, toTag: string, method: string, cseq: number, where: { requestUri: string; via: string }, opts: InDialogOptions = {}): string {
   return crlf([
-    `${method} sip:callpay@127.0.0.1 SIP/2.0`,
-    `Via: SIP/2.0/UDP 127.0.0.1:${phone.port};branch=${opts.branch ?? `z9hG4bK${randomBytes(6).toString('hex')}`}`,
+    `${method} ${where.requestUri} SIP/2.0`,
+    `Via: SIP/2.0/${where.via};branch=${opts.branch ?? `z9hG4bK${randomBytes(6).toString('hex')}`}`,
     'Max-Forwards: 70',
     `From: ${getHeader(invite.msg, 'to')};tag=${toTag}`,
     `To: ${getHeader(invite.msg, 'from')}`,

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { descendants, killAtExit, signal, sleep, within } from './child.js';
+import { descendants, killAtExit, signal, within } from './child.js';
+import { waitFor } from './wait.js';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -168,25 +169,26 @@ async function launch(options: StartKamailioOptions): Promise<Kamailio> {
 
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
   const deadline = Date.now() + readyTimeoutMs;
-  const probes: Array<() => Promise<boolean>> = [
-    () => optionsOverUdp(udpPort),
-    () => optionsOverStream('tcp', tcpPort),
-    ...(tlsPort === null ? [] : [() => optionsOverStream('tls', tlsPort, options.tls)]),
+  const probes: Array<[string, () => Promise<boolean>]> = [
+    ['UDP', () => optionsOverUdp(udpPort)],
+    ['TCP', () => optionsOverStream('tcp', tcpPort)],
+    ...(tlsPort === null ? [] : [['TLS', () => optionsOverStream('tls', tlsPort, options.tls)] as [string, () => Promise<boolean>]]),
   ];
+  const exitedEarly = () => {
+    const logs = kamailio.logs();
+    if (/Address already in use|bind\(\).*failed|could not bind/i.test(logs)) return new PortTaken(logs);
+    return new Error(`kamailio exited (code ${exit?.code}, signal ${exit?.signal}) before it was ready\n$ ${command}\n${logs.slice(-8_000)}`);
+  };
   try {
-    for (const probe of probes) {
-      for (;;) {
-        if (exit) {
-          const logs = kamailio.logs();
-          if (/Address already in use|bind\(\).*failed|could not bind/i.test(logs)) throw new PortTaken(logs);
-          throw new Error(`kamailio exited (code ${exit.code}, signal ${exit.signal}) before it was ready\n$ ${command}\n${logs.slice(-8_000)}`);
-        }
-        if (await probe()) break;
-        if (Date.now() > deadline) {
-          throw new Error(`kamailio did not answer OPTIONS on every listener within ${readyTimeoutMs} ms\n$ ${command}\n${kamailio.logs().slice(-8_000)}`);
-        }
-        await sleep(100);
-      }
+    for (const [name, probe] of probes) {
+      // Each probe is one OPTIONS and its answer (bounded); polled until the listener answers or the deadline.
+      await waitFor(`kamailio to answer OPTIONS over ${name}`, async () => {
+        if (exit) throw exitedEarly();
+        return probe();
+      }, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 100 }).catch((err: unknown) => {
+        if (err instanceof PortTaken || exit) throw err;
+        throw new Error(`kamailio did not answer OPTIONS on every listener within ${readyTimeoutMs} ms\n$ ${command}\n${kamailio.logs().slice(-8_000)}`);
+      });
     }
   } catch (err) {
     await kamailio.stop();

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as tlsServer, type TLSSocket } from 'node:tls';
 import { getHeader, parseMessage, type IncomingMessage, type IncomingRequest } from '../../src/telephony/sip/message.js';
 import { StreamFramer } from '../../src/telephony/sip/stream-framing.js';
-import { crlf, responseText } from './fake-phone.js';
+import { inDialogRequestText, responseText, type InDialogOptions } from './fake-phone.js';
 import { Inbox } from './inbox.js';
 
 /**
@@ -136,21 +135,9 @@ export class StreamPhone {
   }
 
   /** A request inside the dialog the INVITE `invite` set up (the phone answered it with `toTag`). */
-  dialogRequest(invite: Req, toTag: string, method: string, cseq: number, opts: { body?: string; headers?: string[]; branch?: string } = {}): string {
-    const via = this.transport === 'tls' ? 'TLS' : 'TCP';
-    return crlf([
-      `${method} ${getHeader(invite.msg, 'contact')?.replace(/^<|>$/g, '') ?? 'sip:callpay@127.0.0.1'} SIP/2.0`,
-      `Via: SIP/2.0/${via} 127.0.0.1:${this.port};branch=${opts.branch ?? `z9hG4bK${randomBytes(6).toString('hex')}`}`,
-      'Max-Forwards: 70',
-      `From: ${getHeader(invite.msg, 'to')};tag=${toTag}`,
-      `To: ${getHeader(invite.msg, 'from')}`,
-      `Call-ID: ${invite.msg.core.callId}`,
-      `CSeq: ${cseq} ${method}`,
-      ...(opts.headers ?? []),
-      `Content-Length: ${Buffer.byteLength(opts.body ?? '')}`,
-      '',
-      opts.body ?? '',
-    ]);
+  dialogRequest(invite: Req, toTag: string, method: string, cseq: number, opts: InDialogOptions = {}): string {
+    const requestUri = getHeader(invite.msg, 'contact')?.replace(/^<|>$/g, '') ?? 'sip:callpay@127.0.0.1';
+    return inDialogRequestText(invite, toTag, method, cseq, { requestUri, via: `${this.transport === 'tls' ? 'TLS' : 'TCP'} 127.0.0.1:${this.port}` }, opts);
   }
 
   /** Closes one connection from the phone's side (FIN). */
