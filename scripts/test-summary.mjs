@@ -10,9 +10,10 @@ try {
   console.error(`no test report at ${file}`);
   process.exit(1);
 }
-// A test file that failed to load has no test results of its own: count it as one failure.
+// A test file that failed to load, or whose beforeAll threw (its tests then show as skipped), has no
+// failed test of its own: count it as one failure.
 const brokenFiles = (report.testResults ?? []).filter(
-  (f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0,
+  (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'),
 ).length;
 console.log(`${report.numPassedTests} passed, ${report.numFailedTests + brokenFiles} failed`);
 process.exit(report.numTotalTests === 0 ? 1 : 0);

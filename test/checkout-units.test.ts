@@ -7,8 +7,9 @@ import { buildPayLink, readPayLink } from '../src/checkout/pay-link.js';
 import { signedReturnUrl, verifyReturn } from '../src/checkout/return-url.js';
 import { cookieNames, parseCookies, sameText, serializeCookie } from '../src/checkout/tokens.js';
 
-/** A stand-in for the keyring's MAC (only `mac` is used). */
-const keyring = { mac: (purpose: string, value: string) => createHmac('sha256', 'test key').update(`${purpose}\u0000${value}`).digest() };
+/** A stand-in for the keyring's MAC, holding one key. */
+const mac = (purpose: string, value: string) => createHmac('sha256', 'test key').update(`${purpose}\u0000${value}`).digest();
+const keyring = { mac, macs: (purpose: string, value: string) => [mac(purpose, value)] };
 
 describe('checkout building blocks', () => {
   it('escapes every interpolation unless it is already HTML', () => {

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CallpayError } from '../src/domain/errors.js';
 import { Keyring } from '../src/crypto/keyring.js';
 import { createKeyFile, loadMasterKey } from '../src/crypto/master-key.js';
-import { createSecretHasher, type SecretHasher } from '../src/crypto/secret-hasher.js';
+import { createSecretHasher, pepperKeyOf, type SecretHasher } from '../src/crypto/secret-hasher.js';
 
 const MIN_PARAMS = { opsLimit: 2, memLimitKiB: 19456, workers: 2 };
 
@@ -135,7 +135,7 @@ describe('secret hasher', () => {
     const ring = await newKeyring();
     hasher = createSecretHasher(ring, MIN_PARAMS);
     const stored = await hasher.hash('482916');
-    expect(stored.startsWith('$argon2id$')).toBe(true);
+    expect(stored.startsWith(`${ring.currentId}:$argon2id$`)).toBe(true); // names the key whose pepper went in
     expect(stored).not.toContain('482916');
     expect(stored).not.toContain(ring.pepper('482916').toString('base64').replace(/=+$/, ''));
     expect(await hasher.verify('482916', stored)).toBe(true);
@@ -150,8 +150,30 @@ describe('secret hasher', () => {
       expect(await hasher.verify('482916', bad)).toBe(false);
     }
     const other = createSecretHasher(await newKeyring(), MIN_PARAMS);
-    expect(await other.verify('482916', stored)).toBe(false); // the pepper key is part of the hash
+    // The pepper key is part of the hash. A hash naming a key not held is an operator's problem, not a wrong PIN.
+    expect(await codeOf(other.verify('482916', stored))).toBe('key_missing');
+    expect(await other.verify('482916', stored.replace(/^[0-9a-f]{16}:/, ''))).toBe(false);
     await other.close();
+  });
+
+  it('during a key rotation verifies hashes made under the previous key and asks for them to be made again', async () => {
+    const k1 = new Uint8Array(randomBytes(32));
+    const k2 = new Uint8Array(randomBytes(32));
+    const before = createSecretHasher(await Keyring.fromMasterKey(k1), MIN_PARAMS);
+    const tagged = await before.hash('482916');
+    await before.close();
+    const untagged = tagged.replace(/^[0-9a-f]{16}:/, ''); // as stored before hashes named their key
+    const ring = await Keyring.fromMasterKey(k2, [k1]);
+    hasher = createSecretHasher(ring, MIN_PARAMS);
+    for (const stored of [tagged, untagged]) {
+      expect(await hasher.verify('482916', stored)).toBe(true);
+      expect(await hasher.verify('482917', stored)).toBe(false);
+      expect(hasher.needsRehash(stored)).toBe(true);
+    }
+    const remade = await hasher.hash('482916');
+    expect(pepperKeyOf(remade)).toBe(ring.currentId);
+    expect(hasher.needsRehash(remade)).toBe(false);
+    expect(await codeOf(Keyring.fromMasterKey(k2, [k2]))).toBe('key_invalid'); // the same key twice
   });
 
   it('answers 8 concurrent verifies correctly', async () => {

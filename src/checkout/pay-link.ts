@@ -1,7 +1,7 @@
 import { invalidField } from '../domain/errors.js';
 import { CURRENCY_EXPONENTS, MAX_MINOR_AMOUNT } from '../domain/money.js';
 import { isAllowedText } from '../domain/text.js';
-import { sameText, type Mac } from './tokens.js';
+import { validMac, type Mac } from './tokens.js';
 
 /**
  * What a printed payment QR carries. `amount` is in minor units (15000 = TWD 150.00), like the API;
@@ -79,6 +79,5 @@ export function readPayLink(keyring: Mac, merchantId: string, query: Record<stri
   } catch {
     return undefined;
   }
-  const expected = keyring.mac('pay', `${merchantId}?${canonicalPayQuery(params)}`).toString('base64url');
-  return sameText(raw.sig, expected) ? params : undefined;
+  return validMac(keyring, 'pay', `${merchantId}?${canonicalPayQuery(params)}`, raw.sig) ? params : undefined;
 }

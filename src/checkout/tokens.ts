@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Keyring } from '../crypto/keyring.js';
 
 /** Only the MAC is needed: tests and the QR CLI can pass a fake. */
-export type Mac = Pick<Keyring, 'mac'>;
+export type Mac = Pick<Keyring, 'mac' | 'macs'>;
 
 /** The per-payment token in checkout URLs: unguessable, stateless, valid for that payment only. */
 export function checkoutToken(keyring: Mac, paymentId: string): string {
@@ -20,8 +20,15 @@ export function sameText(given: string | undefined, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Any configured key's MAC passes: a link handed out before a key rotation keeps working while that key is held. */
+export function validMac(keyring: Mac, purpose: string, value: string, given: string | undefined): boolean {
+  let ok = false;
+  for (const mac of keyring.macs(purpose, value)) ok = sameText(given, mac.toString('base64url')) || ok;
+  return ok;
+}
+
 export function validCheckoutToken(keyring: Mac, paymentId: string, given: string | undefined): boolean {
-  return sameText(given, checkoutToken(keyring, paymentId));
+  return validMac(keyring, 'checkout', paymentId, given);
 }
 
 /**
@@ -35,7 +42,7 @@ export function csrfField(keyring: Mac, scope: string, cookie: string): string {
 
 export function validCsrf(keyring: Mac, scope: string, cookie: string | undefined, field: string | undefined): boolean {
   if (!cookie || !COOKIE_VALUE.test(cookie) || !field) return false;
-  return sameText(field, csrfField(keyring, scope, cookie));
+  return validMac(keyring, 'csrf', `${scope}.${cookie}`, field);
 }
 
 export const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;

@@ -5,6 +5,7 @@
  *   3. environment variables, one per leaf of the defaults, named by envNameFor():
  *        CALLPAY_DATABASE               database
  *        CALLPAY_KEY_FILE               keyFile
+ *        CALLPAY_PREVIOUS_KEY_FILES     previousKeyFiles (comma-separated)
  *        CALLPAY_LOG_LEVEL              log.level
  *        CALLPAY_HTTP_HOST              http.host
  *        CALLPAY_HTTP_PORT              http.port
@@ -74,6 +75,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
   if (!result.success) throw issueError(result.error.issues[0]!, merged, origins);
   const config = result.data;
   for (const key of PATH_KEYS) config[key] = resolve(originOf(key, origins).baseDir, config[key]);
+  config.previousKeyFiles = config.previousKeyFiles.map((p) => resolve(originOf('previousKeyFiles', origins).baseDir, p));
   const fs = config.telephony.freeswitch;
   if (fs.passwordFile !== null) fs.passwordFile = resolve(originOf('telephony.freeswitch.passwordFile', origins).baseDir, fs.passwordFile);
   const tls = config.telephony.sip.tls;

@@ -85,6 +85,11 @@ export const configSchema = section({
   database: nonEmptyString(),
   /** Master key file (mode 0600); made absolute by loadConfig. */
   keyFile: nonEmptyString(),
+  /**
+   * During a key rotation, the master keys the database may still hold values under (newest first):
+   * read and matched, never written with. Empty otherwise. Made absolute by loadConfig.
+   */
+  previousKeyFiles: z.array(nonEmptyString(), { error: 'a list of key file paths' }).max(4, { error: 'at most 4 previous keys' }),
   log: section({ level: oneOf(LOG_LEVELS) }),
   http: section({
     host: nonEmptyString(),

@@ -3,10 +3,32 @@ import { CallpayError } from '../domain/errors.js';
 import type { Keyring } from './keyring.js';
 
 export interface SecretHasher {
+  /** `<key id>:$argon2id$…`: the id names the master key whose pepper went in. */
   hash(secret: string): Promise<string>;
-  /** false for a wrong secret or a malformed stored string; throws only if the hasher fails. */
+  /**
+   * false for a wrong secret or a malformed stored string; throws if the hasher fails or the
+   * stored hash was made under a master key that is no longer configured (key_missing: not the
+   * consumer's mistake, so it must not count toward a lockout).
+   */
   verify(secret: string, stored: string): Promise<boolean>;
+  /** Whether a hash that just verified should be made again (under the current key, after a rotation). */
+  needsRehash(stored: string): boolean;
   close(): Promise<void>;
+}
+
+const TAGGED = /^([0-9a-f]{16}):(\$argon2id\$.*)$/s;
+
+/**
+ * The master key a stored hash was peppered under: its tag, or null for a hash made before hashes
+ * were tagged (under the key the database had then; `callpay key rotate` tags those).
+ */
+export function pepperKeyOf(stored: string): string | null {
+  return TAGGED.exec(stored)?.[1] ?? null;
+}
+
+/** The stored hash with its key tag set (or replaced). */
+export function tagPepperKey(stored: string, keyId: string): string {
+  return `${keyId}:${TAGGED.exec(stored)?.[2] ?? stored}`;
 }
 
 export interface Argon2Params {
@@ -49,7 +71,7 @@ function checkParams(p: Argon2Params): void {
  * `workerUrl` exists for tests that need a misbehaving worker.
  */
 export function createSecretHasher(
-  keyring: Keyring,
+  keyring: Pick<Keyring, 'pepper' | 'currentId' | 'ids'>,
   params: Argon2Params,
   opts: { workerUrl?: URL } = {},
 ): SecretHasher {
@@ -115,21 +137,33 @@ export function createSecretHasher(
     });
   }
 
-  function pepperBase64(secret: string): string {
-    const pepper = keyring.pepper(secret);
+  function pepperBase64(secret: string, keyId?: string): string {
+    const pepper = keyring.pepper(secret, keyId);
     const b64 = pepper.toString('base64');
     pepper.fill(0);
     return b64;
   }
 
+  async function verifyUnder(secret: string, argon: string, keyId: string): Promise<boolean> {
+    return (await submit({ op: 'verify', pepper: pepperBase64(secret, keyId), stored: argon })) === true;
+  }
+
   return {
     async hash(secret) {
-      const value = await submit({ op: 'hash', pepper: pepperBase64(secret) });
+      const keyId = keyring.currentId;
+      const value = await submit({ op: 'hash', pepper: pepperBase64(secret, keyId) });
       if (typeof value !== 'string') throw new CallpayError('internal', 'secret hasher returned no hash');
-      return value;
+      return tagPepperKey(value, keyId);
     },
     async verify(secret, stored) {
-      return (await submit({ op: 'verify', pepper: pepperBase64(secret), stored })) === true;
+      const tagged = TAGGED.exec(stored);
+      if (tagged) return verifyUnder(secret, tagged[2]!, tagged[1]!); // throws key_missing for a key no longer held
+      // An untagged hash predates tagging: it was made under one of the held keys, which one is unknown.
+      for (const keyId of keyring.ids) if (await verifyUnder(secret, stored, keyId)) return true;
+      return false;
+    },
+    needsRehash(stored) {
+      return pepperKeyOf(stored) !== keyring.currentId;
     },
     async close() {
       closed = true;

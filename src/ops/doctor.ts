@@ -43,6 +43,7 @@ export function checkDatabase(path: string, db: StoreInspection): CheckResult[] 
   const out: CheckResult[] = [];
   if (db.keyMatches === false) out.push(fail('key-matches-database', 'the master key does not open this database (wrong key file or CALLPAY_MASTER_KEY?)'));
   else if (db.keyMatches === null) out.push(warn('key-matches-database', 'the database holds no key canary yet (no command has opened it with a key)'));
+  else if (db.rotationPending) out.push(warn('key-matches-database', 'the database is still under a previous key (previousKeyFiles): finish the rotation with `callpay key rotate`'));
   else out.push(pass('key-matches-database', 'the key opens the database canary'));
   out.push(
     db.foreignKeyViolations > 0

@@ -6,6 +6,7 @@ import type { Store, Transaction } from './repositories.js';
 import type { CallOutcome, PinCheck } from './ports.js';
 import type { CallSteps, CallSubject } from './calls.js';
 import type { PaymentHooks, SecretVerifier } from './service.js';
+import { rehashIfStale } from './rehash.js';
 
 /** The payment service's rules a call's steps use, each inside the caller's transaction. */
 export interface PaymentRules {
@@ -81,8 +82,10 @@ export class PaymentCallSteps implements CallSteps {
   async checkPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck> {
     const { store } = this.d;
     if ((await store.consumers.get(consumerId)).status !== 'active') return 'locked';
-    if (await this.d.hasher.verify(pin, await store.consumers.pinHash(consumerId))) {
+    const stored = await store.consumers.pinHash(consumerId);
+    if (await this.d.hasher.verify(pin, stored)) {
       await store.callRecords.clearPinFailures(consumerId);
+      rehashIfStale({ hasher: this.d.hasher, consumers: store.consumers, log: this.d.log }, consumerId, 'pin', pin, stored);
       return 'ok';
     }
     return store.withTransaction(async (tx) => {

@@ -8,6 +8,7 @@ import type { CallAttempt, CallAttemptFilter, CallRecord } from '../domain/call.
 import type { FrictionlessUsage } from '../domain/policy.js';
 import type { BillLine, SettlementRow } from '../domain/billing.js';
 import type { AuditEntry, AuditInput, AuditVerdict } from '../domain/audit.js';
+import type { KeyMaintenance } from '../domain/key-rotation.js';
 
 /**
  * The store as the application sees it: one interface per aggregate and a transaction port. Every
@@ -55,6 +56,8 @@ export interface ConsumerRepository {
   setStatus(id: string, status: ConsumerStatus): Promise<Consumer>;
   setPinHash(id: string, pinHash: string): Promise<void>;
   setPasswordHash(id: string, passwordHash: string | null): Promise<void>;
+  /** Replaces a PIN/password hash only if it is still `expected`; whether it did. */
+  replaceSecretHash(id: string, which: 'pin' | 'password', expected: string, next: string): Promise<boolean>;
   pinHash(id: string): Promise<string>;
   passwordHash(id: string): Promise<string | null>;
 }
@@ -177,7 +180,8 @@ export interface BillingRepository {
 
 /** The operator audit log: append-only, hash-chained under a key the database does not hold. */
 export interface AuditRepository {
-  append(input: AuditInput): Promise<AuditEntry>;
+  /** `checkpoint`: also record an unkeyed digest of every earlier row (a key rotation's last entry). */
+  append(input: AuditInput, opts?: { checkpoint?: boolean }): Promise<AuditEntry>;
   list(opts: { limit: number; after?: number; subject?: string }): Promise<AuditEntry[]>;
   verify(): Promise<AuditVerdict>;
 }
@@ -216,5 +220,7 @@ export interface TransactionPort {
 export interface Store extends Repositories, TransactionPort {
   /** Which implementation, for logs and `doctor`. */
   readonly driver: string;
+  /** Key rotation: which values are under which master key, and moving them to the current one. */
+  readonly keys: KeyMaintenance;
   close(): Promise<void>;
 }

@@ -13,6 +13,8 @@ import type { ProgressHub } from './progress.js';
 import { CallRunner } from './calls.js';
 import { PaymentCallSteps, type PaymentRules } from './call-steps.js';
 import { paymentEventData } from './view.js';
+import { rehashIfStale } from './rehash.js';
+import type { SecretHasher } from '../crypto/secret-hasher.js';
 
 export interface CreatePaymentInput {
   amount: number;
@@ -25,9 +27,7 @@ export interface CreatePaymentInput {
 }
 
 /** Checks a secret (PIN, password) against its Argon2id hash, off the event loop. */
-export interface SecretVerifier {
-  verify(secret: string, hash: string): Promise<boolean>;
-}
+export type SecretVerifier = Pick<SecretHasher, 'verify' | 'hash' | 'needsRehash'>;
 
 /** Seams for fault-injection tests, installed by the wiring; product code never sets them. */
 export interface PaymentHooks {
@@ -151,6 +151,7 @@ export class PaymentService implements PaymentRules {
     const stored = await this.d.store.consumers.passwordHash(payment.consumerId);
     const ok = stored !== null && password.length > 0 && password.length <= 256 && (await this.d.hasher.verify(password.normalize('NFC'), stored));
     if (!ok) return { kind: 'wrong' };
+    rehashIfStale({ hasher: this.d.hasher, consumers: this.d.store.consumers, log: this.d.log }, payment.consumerId, 'password', password.normalize('NFC'), stored);
     // The check took a while: act only if the payment is still waiting for it.
     return this.d.store.withTransaction(async (tx) => {
       const now = await this.currentIn(tx, paymentId);

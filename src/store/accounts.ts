@@ -1,6 +1,6 @@
 import type { Db } from './db.js';
 import { isUniqueViolation } from './db.js';
-import { aad, type FieldCrypto } from './field-crypto.js';
+import { aad, indexIn, type FieldCrypto } from './field-crypto.js';
 import { CallpayError, invalidField } from '../domain/errors.js';
 import type { AccountKind, AccountPlan } from '../domain/account.js';
 import type { Ledger } from './ledger.js';
@@ -42,6 +42,11 @@ export class AccountRepository {
         .prepare('SELECT count(*) FROM billable_accounts WHERE consumer_id = ?')
         .pluck()
         .get(input.consumerId) as number;
+      // UNIQUE(number_index) sees one key's index; during a key rotation check the previous key's too.
+      const indexes = this.crypto.blindIndexes('account_number', input.number);
+      if (this.db.prepare(`SELECT 1 FROM billable_accounts WHERE ${indexIn('number_index', indexes)}`).get(...indexes)) {
+        throw new CallpayError('already_exists', 'number: this carrier account number is already billable', 'number');
+      }
       const isDefault = existing === 0 || input.makeDefault;
       if (isDefault) this.db.prepare('UPDATE billable_accounts SET is_default = 0 WHERE consumer_id = ?').run(input.consumerId);
       try {

@@ -1,4 +1,6 @@
+import { createHash, type Hash } from 'node:crypto';
 import type { Db } from './db.js';
+import { matchesAny } from '../crypto/keyring.js';
 import type { FieldCrypto } from './field-crypto.js';
 import type { Clock } from '../domain/clock.js';
 import type { AuditDetails, AuditEntry, AuditInput, AuditVerdict } from '../domain/audit.js';
@@ -35,11 +37,25 @@ export class AuditRepository {
     private readonly clock: Clock,
   ) {}
 
-  private hashOf(prev: Buffer, r: Omit<Row, 'prev_hash' | 'hash'>): Buffer {
-    return this.crypto.mac(PURPOSE, `${prev.toString('hex')}\n${JSON.stringify([r.seq, r.at, r.actor, r.action, r.subject, r.details])}`);
+  private text(prev: Buffer, r: Omit<Row, 'prev_hash' | 'hash'>): string {
+    return `${prev.toString('hex')}\n${JSON.stringify([r.seq, r.at, r.actor, r.action, r.subject, r.details])}`;
   }
 
-  append(input: AuditInput): AuditEntry {
+  private hashOf(prev: Buffer, r: Omit<Row, 'prev_hash' | 'hash'>): Buffer {
+    return this.crypto.mac(PURPOSE, this.text(prev, r));
+  }
+
+  /** Unkeyed: lets a checkpoint vouch for rows whose key is no longer held. */
+  private digestRow(digest: Hash, r: Row): void {
+    digest.update(`${this.text(r.prev_hash, r)}\n${r.hash.toString('hex')}\n`);
+  }
+
+  /**
+   * With `checkpoint`, the entry's details also carry `chainDigest`, an unkeyed SHA-256 over every
+   * earlier row, computed in the same transaction. `callpay key rotate` writes one under the new key
+   * when it finishes: rows MACed under a key that is later dropped stay verifiable through it.
+   */
+  append(input: AuditInput, opts: { checkpoint?: boolean } = {}): AuditEntry {
     return this.db.transaction((): AuditEntry => {
       const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: Buffer } | undefined;
       // AUTOINCREMENT never reuses a number, even after the last row is removed: continue from sqlite_sequence.
@@ -47,10 +63,15 @@ export class AuditRepository {
       const seq = Math.max(last?.seq ?? 0, used ?? 0) + 1;
       const row = { seq, at: this.clock().toISOString(), actor: input.actor, action: input.action, subject: input.subject, details: canonicalDetails(input.details) };
       const prev = last?.hash ?? GENESIS;
+      if (opts.checkpoint) {
+        const digest = createHash('sha256');
+        for (const r of this.rows()) this.digestRow(digest, r);
+        row.details = canonicalDetails({ ...input.details, chainDigest: digest.digest('hex') });
+      }
       this.db
         .prepare('INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(row.seq, row.at, row.actor, row.action, row.subject, row.details, prev, this.hashOf(prev, row));
-      return { ...input, seq, at: row.at };
+      return { ...input, details: JSON.parse(row.details) as AuditDetails, seq, at: row.at };
     }).immediate();
   }
 
@@ -65,24 +86,45 @@ export class AuditRepository {
     return rows.map((r) => ({ seq: r.seq, at: r.at, actor: r.actor, action: r.action as AuditEntry['action'], subject: r.subject, details: JSON.parse(r.details) as AuditDetails }));
   }
 
+  private rows(): IterableIterator<Row> {
+    return this.db.prepare('SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log ORDER BY seq').iterate() as IterableIterator<Row>;
+  }
+
   /**
    * Walks the whole chain in order (streamed, constant memory). A changed row fails its own MAC; a
    * deleted one breaks the next row's link or leaves a gap in the numbers; a deleted tail leaves the
-   * last number handed out (sqlite_sequence) above the last row.
+   * last number handed out (sqlite_sequence) above the last row. A row MACed under a key no longer
+   * held counts only when a later key-rotation checkpoint (MACed under a held key) vouches for it.
    */
   verify(): AuditVerdict {
     let prev: Buffer = GENESIS;
     let expected = 1;
     let rows = 0;
     let lastSeq: number | null = null;
-    for (const r of this.db.prepare('SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log ORDER BY seq').iterate() as IterableIterator<Row>) {
-      if (r.seq !== expected || !r.prev_hash.equals(prev)) return { ok: false, rows, brokenAt: r.seq, reason: 'deleted' };
-      if (!this.hashOf(prev, r).equals(r.hash)) return { ok: false, rows, brokenAt: r.seq, reason: 'changed' };
+    let unvouchedFrom: number | null = null;
+    let rowsBeforeUnvouched = 0;
+    const digest = createHash('sha256');
+    for (const r of this.rows()) {
+      // The earliest fault is the one reported: an unvouched row before a broken link comes first.
+      const changed = (): AuditVerdict => ({ ok: false, rows: rowsBeforeUnvouched, brokenAt: unvouchedFrom!, reason: 'changed' });
+      if (r.seq !== expected || !r.prev_hash.equals(prev)) return unvouchedFrom !== null ? changed() : { ok: false, rows, brokenAt: r.seq, reason: 'deleted' };
+      if (!matchesAny(r.hash, this.crypto.macs(PURPOSE, this.text(prev, r)))) {
+        if (unvouchedFrom === null) [unvouchedFrom, rowsBeforeUnvouched] = [r.seq, rows];
+      } else if (unvouchedFrom !== null && r.action === 'key.rotate') {
+        const vouched = (JSON.parse(r.details) as AuditDetails).chainDigest;
+        if (typeof vouched === 'string') {
+          if (vouched !== digest.copy().digest('hex')) return changed();
+          unvouchedFrom = null;
+        }
+      }
+      this.digestRow(digest, r);
       prev = r.hash;
       expected = r.seq + 1;
       lastSeq = r.seq;
       rows += 1;
     }
+    // Nothing held vouches for these: changed, or MACed under a key that is not configured.
+    if (unvouchedFrom !== null) return { ok: false, rows: rowsBeforeUnvouched, brokenAt: unvouchedFrom, reason: 'changed' };
     const used = (this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").pluck().get() as number | undefined) ?? 0;
     if (used > (lastSeq ?? 0)) return { ok: false, rows, brokenAt: (lastSeq ?? 0) + 1, reason: 'truncated' };
     return { ok: true, rows, lastSeq };

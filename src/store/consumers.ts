@@ -1,6 +1,6 @@
 import type { Db } from './db.js';
 import { isUniqueViolation } from './db.js';
-import { aad, type FieldCrypto } from './field-crypto.js';
+import { aad, indexIn, type FieldCrypto } from './field-crypto.js';
 import { CallpayError } from '../domain/errors.js';
 import { parseLocale, type Consumer, type ConsumerChanges, type ConsumerPolicy, type ConsumerStatus, type NewConsumer } from '../domain/consumer.js';
 import type { Clock } from '../domain/clock.js';
@@ -37,7 +37,10 @@ export class ConsumerRepository {
     const id = newId('cons');
     const now = this.clock().toISOString();
     const c = this.crypto;
-    try {
+    // UNIQUE(login_index) sees only one key's index; during a key rotation the same login may still
+    // be indexed under the previous key, so look it up under every key in the insert's transaction.
+    const insert = this.db.transaction(() => {
+      if (this.findByLogin(input.login)) throw new CallpayError('already_exists', 'login: this login account is already enrolled', 'login');
       this.db
         .prepare(
           `INSERT INTO consumers (id, login_index, login_sealed, phone_index, phone_sealed, national_id_sealed,
@@ -63,6 +66,9 @@ export class ConsumerRepository {
           now,
           now,
         );
+    });
+    try {
+      insert.immediate();
     } catch (e) {
       if (isUniqueViolation(e)) throw new CallpayError('already_exists', 'login: this login account is already enrolled', 'login');
       throw e;
@@ -83,15 +89,15 @@ export class ConsumerRepository {
 
   findByLogin(normalizedLogin: string): Consumer | undefined {
     const row = this.db
-      .prepare('SELECT * FROM consumers WHERE login_index = ?')
-      .get(this.crypto.blindIndex('login', normalizedLogin)) as ConsumerRow | undefined;
+      .prepare(`SELECT * FROM consumers WHERE ${indexIn('login_index', this.crypto.blindIndexes('login', normalizedLogin))}`)
+      .get(...this.crypto.blindIndexes('login', normalizedLogin)) as ConsumerRow | undefined;
     return row && this.fromRow(row);
   }
 
   findByPhone(e164: string): Consumer[] {
     const rows = this.db
-      .prepare('SELECT * FROM consumers WHERE phone_index = ? ORDER BY created_at')
-      .all(this.crypto.blindIndex('phone', e164)) as ConsumerRow[];
+      .prepare(`SELECT * FROM consumers WHERE ${indexIn('phone_index', this.crypto.blindIndexes('phone', e164))} ORDER BY created_at, id`)
+      .all(...this.crypto.blindIndexes('phone', e164)) as ConsumerRow[];
     return rows.map((r) => this.fromRow(r));
   }
 
@@ -156,6 +162,15 @@ export class ConsumerRepository {
   setPasswordHash(id: string, passwordHash: string | null): void {
     this.get(id);
     this.touch(id, ['password_hash = ?'], [passwordHash]);
+  }
+
+  /**
+   * Replaces a PIN or password hash only if it is still `expected` (a hash remade under the current
+   * key after a successful check must not undo a PIN changed meanwhile). Whether it replaced it.
+   */
+  replaceSecretHash(id: string, which: 'pin' | 'password', expected: string, next: string): boolean {
+    const column = which === 'pin' ? 'pin_hash' : 'password_hash';
+    return this.db.prepare(`UPDATE consumers SET ${column} = ?, updated_at = ? WHERE id = ? AND ${column} = ?`).run(next, this.clock().toISOString(), id, expected).changes === 1;
   }
 
   pinHash(id: string): string {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { FieldCrypto } from './field-crypto.js';
 import { MIGRATIONS } from './migrations.js';
-import { keyCanaryStatus } from './key-check.js';
+import { keyCanaryKey, keyCanaryStatus } from './key-check.js';
 import { AuditRepository } from './audit.js';
 import type { AuditVerdict } from '../domain/audit.js';
 
@@ -11,6 +11,8 @@ export interface StoreInspection {
   exists: boolean;
   /** null: no canary yet (a database no key has opened). */
   keyMatches: boolean | null;
+  /** The canary is under a previous key held in previousKeyFiles: a key rotation has not finished. */
+  rotationPending: boolean;
   appliedVersion: number;
   knownVersion: number;
   /** `PRAGMA integrity_check` messages other than "ok", at most 20. */
@@ -31,7 +33,7 @@ function tableExists(db: Database.Database, name: string): boolean {
 export function inspectSqlite(path: string, crypto: FieldCrypto): StoreInspection {
   const knownVersion = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
   const empty: StoreInspection = {
-    exists: false, keyMatches: null, appliedVersion: 0, knownVersion, integrityProblems: [], foreignKeyViolations: 0, newestWrite: null, webhookUrls: [], voiceClips: [], audit: null,
+    exists: false, keyMatches: null, rotationPending: false, appliedVersion: 0, knownVersion, integrityProblems: [], foreignKeyViolations: 0, newestWrite: null, webhookUrls: [], voiceClips: [], audit: null,
   };
   if (!existsSync(path)) return empty;
   const db = new Database(path, { readonly: true, fileMustExist: true });
@@ -44,6 +46,7 @@ export function inspectSqlite(path: string, crypto: FieldCrypto): StoreInspectio
     const appliedVersion = tableExists(db, 'schema_migrations') ? ((db.prepare('SELECT max(version) FROM schema_migrations').pluck().get() as number | null) ?? 0) : 0;
     const canary = tableExists(db, 'meta') ? keyCanaryStatus(db, crypto) : 'missing';
     const keyMatches = canary === 'missing' ? null : canary === 'match';
+    const rotationPending = keyMatches === true && keyCanaryKey(db, crypto) !== crypto.currentId;
     const newest = ['SELECT max(created_at) FROM payments', 'SELECT max(created_at) FROM payment_transitions', 'SELECT max(at) FROM audit_log']
       .map((sql) => {
         try {
@@ -61,6 +64,7 @@ export function inspectSqlite(path: string, crypto: FieldCrypto): StoreInspectio
     return {
       exists: true,
       keyMatches,
+      rotationPending,
       appliedVersion,
       knownVersion,
       integrityProblems,

@@ -15,6 +15,8 @@ import { AttemptLimitRepository, DialRepository } from './dials.js';
 import { WebhookSecretRepository } from './webhook-secrets.js';
 import { BillingRepository } from './billing.js';
 import { AuditRepository } from './audit.js';
+import { SqliteKeyMaintenance } from './rekey.js';
+import type { KeyMaintenance } from '../domain/key-rotation.js';
 import type { Clock } from '../domain/clock.js';
 import { CallpayError } from '../domain/errors.js';
 import type { Repositories, Store, Transaction } from '../payments/repositories.js';
@@ -75,6 +77,7 @@ export class SqliteStore implements Store {
   declare readonly webhookSecrets: Repositories['webhookSecrets'];
   declare readonly billing: Repositories['billing'];
   declare readonly audit: Repositories['audit'];
+  readonly keys: KeyMaintenance;
   private readonly inTx: Repositories;
   private open = false;
   private waiting: Array<() => void> = [];
@@ -104,6 +107,7 @@ export class SqliteStore implements Store {
     const root: Repositories = facades(sync, outside);
     Object.assign(this, root);
     this.inTx = facades(sync, null);
+    this.keys = facade(new SqliteKeyMaintenance(db, o.crypto), outside);
   }
 
   /** BEGIN IMMEDIATE: the write lock is taken up front, so two processes never deadlock upgrading. */

@@ -40,6 +40,21 @@ export function readConfig(opts: GlobalOptions, where: Environment): Config {
 }
 
 /**
+ * The current master key (keyFile or CALLPAY_MASTER_KEY) and, during a key rotation, the previous
+ * ones (previousKeyFiles), each checked like the key file. The raw keys are wiped once derived.
+ */
+export async function loadKeyring(config: Config, env: NodeJS.ProcessEnv): Promise<Keyring> {
+  const current = await loadMasterKey({ keyFile: config.keyFile, env });
+  const previous: Uint8Array[] = [];
+  try {
+    for (const keyFile of config.previousKeyFiles) previous.push(await loadMasterKey({ keyFile, env: {} }));
+    return await Keyring.fromMasterKey(current, previous);
+  } finally {
+    for (const key of [current, ...previous]) key.fill(0);
+  }
+}
+
+/**
  * Order matters: config, then the key, then the database. A missing or insecure key stops the
  * command before the database file is even created.
  */
@@ -49,9 +64,7 @@ export async function openContext(opts: GlobalOptions, where: Environment): Prom
     level: opts.logLevel ?? 'warn',
     ...(where.logDestination ? { destination: where.logDestination } : {}),
   });
-  const master = await loadMasterKey({ keyFile: config.keyFile, env: where.env });
-  const keyring = await Keyring.fromMasterKey(master);
-  master.fill(0);
+  const keyring = await loadKeyring(config, where.env);
   const clock = where.clock ?? systemClock;
   const store = openStore(config, keyring, clock);
   const hasher = createSecretHasher(keyring, config.argon2);

@@ -1,5 +1,4 @@
-import { loadMasterKey } from '../crypto/master-key.js';
-import { Keyring } from '../crypto/keyring.js';
+import type { Keyring } from '../crypto/keyring.js';
 import type { Config } from '../config/schema.js';
 import { isCallpayError } from '../domain/errors.js';
 import { SHIPPED_PROMPTS_DIR } from '../ivr/prompts.js';
@@ -9,7 +8,7 @@ import { inspectSqlite, type StoreInspection } from '../store/inspect.js';
 import { connectEsl } from '../telephony/freeswitch/esl.js';
 import { createLogger } from '../log.js';
 import { probeSipPath } from '../telephony/sip-probe.js';
-import { readConfig, type Environment, type GlobalOptions } from './context.js';
+import { loadKeyring, readConfig, type Environment, type GlobalOptions } from './context.js';
 import { eventSocketPassword } from './freeswitch.js';
 
 export interface DoctorOptions {
@@ -62,9 +61,7 @@ export async function runDoctor(globals: GlobalOptions, where: Environment, opts
   out.push(checkKeyFile(config.keyFile, fromEnv));
   let keyring: Keyring | null = null;
   try {
-    const master = await loadMasterKey({ keyFile: config.keyFile, env: where.env });
-    keyring = await Keyring.fromMasterKey(master);
-    master.fill(0);
+    keyring = await loadKeyring(config, where.env);
   } catch (e) {
     out.push(fail('key', isCallpayError(e) ? `${e.message} [${e.code}]` : String(e)));
   }

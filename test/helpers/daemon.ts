@@ -84,7 +84,7 @@ export async function startWorld(env: Record<string, string> = {}, opts: { confi
         body = JSON.stringify(opts.body);
         headers['content-type'] ??= 'application/json';
       }
-      const res = await fetch(`${daemon.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`${world.daemon.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(10_000) });
       const text = await res.text();
       const parsed: unknown = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text || undefined;
       // Every response an API test sees is checked against the OpenAPI document (issue 13, item 2).

@@ -3,14 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, copyFileSync, constants, existsSync, fsyncSync, openSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { moveIntoPlace, refuseUnwritable } from '../../billing/atomic-file.js';
-import { loadMasterKey } from '../../crypto/master-key.js';
-import { Keyring } from '../../crypto/keyring.js';
 import { CallpayError, invalidField } from '../../domain/errors.js';
 import { checkKeyMatches } from '../../store/key-check.js';
 import { openDatabase } from '../../store/db.js';
 import { copyDatabase, inspectBackup, summarizeFile, swapInDatabase, type DatabaseSummary } from '../../store/backup.js';
 import { createOutput, table } from '../output.js';
-import { readConfig, type GlobalOptions } from '../../wiring/context.js';
+import { loadKeyring, readConfig, type GlobalOptions } from '../../wiring/context.js';
 import { withApp } from './shared.js';
 import type { CliIo } from '../io.js';
 
@@ -71,9 +69,7 @@ export function registerBackup(program: Command, io: CliIo): void {
       const globals = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
       const out = createOutput(io.stdout, io.stderr, globals.json === true);
       const config = readConfig(globals, { cwd: io.cwd, env: io.env });
-      const master = await loadMasterKey({ keyFile: config.keyFile, env: io.env });
-      const keyring = await Keyring.fromMasterKey(master);
-      master.fill(0);
+      const keyring = await loadKeyring(config, io.env);
       const from = resolve(io.cwd, opts.from);
       const target = resolve(io.cwd, config.database);
       if (!isFile(from)) throw new CallpayError('not_found', `from: no file ${from}`, 'from');
