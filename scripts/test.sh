@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 # (test/helpers/browser.ts); playwright's own browser download does not work here. fonts-noto-cjk:
 # the zh-TW page renders in Traditional Chinese in their screenshots, not as empty boxes.
 # kamailio, kamailio-tls-modules: a carrier's edge proxy between callpay and sipp (test/kamailio/edge.cfg).
-DEBIAN_PACKAGES=(sip-tester espeak-ng sox chromium fonts-noto-cjk kamailio kamailio-tls-modules)
+# postgresql: PostgreSQL 15 for the cluster store; test/helpers/postgres.ts initdb's a throw-away cluster
+# per test file on a free loopback port with its socket in a temp dir, never the package's own (5432).
+DEBIAN_PACKAGES=(sip-tester espeak-ng sox chromium fonts-noto-cjk kamailio kamailio-tls-modules postgresql)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
