@@ -223,7 +223,7 @@ describe('billing export and settlement', () => {
     const { closingDay, timeZone } = ctx.config.billing;
     expect([closingDay, timeZone]).toEqual([25, 'Asia/Taipei']);
     // The configured store with a clock of the test's: its cycles come from the same closing day and zone.
-    const store = openStore(ctx.config, ctx.keyring, clock);
+    const store = await openStore(ctx.config, ctx.keyring, clock);
     const peek = openDb(db);
     try {
       now = new Date('2030-11-25T15:59:59.999Z'); // 23:59:59.999 on the 25th in Taipei

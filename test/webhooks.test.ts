@@ -48,7 +48,7 @@ describe('webhooks', () => {
     logs = '';
     ctx = await openContext({ logLevel: 'debug' }, { cwd: dir.path, env: {}, logDestination: { write: (l: string) => void (logs += l) } });
     // The store on the test's clock (deliveries are scheduled by it); a plain connection to look at rows.
-    store = openStore(ctx.config, ctx.keyring, clock);
+    store = await openStore(ctx.config, ctx.keyring, clock);
     db = new Database(ctx.config.database);
     dispatcher = createWebhookDispatcher({
       deliveries: store.deliveries, secrets: store.webhookSecrets, clock, log: ctx.log, timeoutMs: 2000, pollIntervalMs: 50,

@@ -29,6 +29,8 @@ export interface LoadContext {
   rng: Rng;
   concurrency: number;
   keyPrefix: string;
+  /** Longest pause between two actions of a worker (uniform from 0). Default 300 ms for callers, 100 ms for the counter. */
+  pauseMs?: { caller: number; counter: number };
 }
 
 export interface Load {
@@ -64,7 +66,7 @@ async function worker(ctx: LoadContext, w: number, signal: AbortSignal): Promise
     const action = rng.weighted(weights);
     const next = await act(ctx, rng, action, key, signal);
     if (next === 'gone') return;
-    await sleep(rng.int(0, caller ? 300 : 100), signal);
+    await sleep(rng.int(0, caller ? (ctx.pauseMs?.caller ?? 300) : (ctx.pauseMs?.counter ?? 100)), signal);
   }
 }
 

@@ -27,26 +27,27 @@ export interface World {
   cli(args: string[], stdin?: string): Promise<string>;
 }
 
-export function makeCli(dir: string): World['cli'] {
+/** `env`: settings added to baseEnv(), e.g. the PostgreSQL store of a cluster test. */
+export function makeCli(dir: string, env: Record<string, string> = {}): World['cli'] {
   return async (args, stdin) => {
-    const r = await runCli(args, { cwd: dir, env: baseEnv(), logLevel: 'warn', ...(stdin === undefined ? {} : { stdin }) });
+    const r = await runCli(args, { cwd: dir, env: { ...baseEnv(), ...env }, logLevel: 'warn', ...(stdin === undefined ? {} : { stdin }) });
     if (r.code !== 0) throw new Error(`callpay ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
     return r.stdout;
   };
 }
 
-export async function prepareWorld(): Promise<World> {
+export async function prepareWorld(env: Record<string, string> = {}): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'callpay-soak-'));
   try {
-    return await enrol(dir);
+    return await enrol(dir, env);
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
 }
 
-async function enrol(dir: string): Promise<World> {
-  const cli = makeCli(dir);
+async function enrol(dir: string, env: Record<string, string>): Promise<World> {
+  const cli = makeCli(dir, env);
   await cli(['init']);
   const merchants: Merchant[] = [];
   for (const name of ['Soak Stall', 'Soak Shop']) {

@@ -17,6 +17,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerAudit } from './commands/audit.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerKey } from './commands/key.js';
+import { registerStore } from './commands/store.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, internal: 3 } as const;
 
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIo): Command {
   registerAudit(program, io);
   registerDoctor(program, io);
   registerKey(program, io);
+  registerStore(program, io);
   // Subcommands inherit the output/exit behaviour so a usage error never calls process.exit.
   for (const cmd of allCommands(program)) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

@@ -76,6 +76,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
   const config = result.data;
   for (const key of PATH_KEYS) config[key] = resolve(originOf(key, origins).baseDir, config[key]);
   config.previousKeyFiles = config.previousKeyFiles.map((p) => resolve(originOf('previousKeyFiles', origins).baseDir, p));
+  if (config.store.passwordFile !== null) config.store.passwordFile = resolve(originOf('store.passwordFile', origins).baseDir, config.store.passwordFile);
   const fs = config.telephony.freeswitch;
   if (fs.passwordFile !== null) fs.passwordFile = resolve(originOf('telephony.freeswitch.passwordFile', origins).baseDir, fs.passwordFile);
   const tls = config.telephony.sip.tls;

@@ -90,6 +90,24 @@ export const configSchema = section({
    * read and matched, never written with. Empty otherwise. Made absolute by loadConfig.
    */
   previousKeyFiles: z.array(nonEmptyString(), { error: 'a list of key file paths' }).max(4, { error: 'at most 4 previous keys' }),
+  /**
+   * Where the data lives. sqlite: the `database` file, one node. postgres: `url` (no password in it:
+   * `password`/CALLPAY_STORE_PASSWORD or `passwordFile`), several nodes sharing one database.
+   */
+  store: section({
+    driver: oneOf(['sqlite', 'postgres'] as const),
+    url: z
+      .string({ error: 'a postgres:// URL or null' })
+      .regex(/^postgres(ql)?:\/\/[^\s]+$/, { error: 'a postgres:// URL or null' })
+      .refine((u) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(u), { error: 'a URL without a password (set store.password, CALLPAY_STORE_PASSWORD or store.passwordFile)' })
+      .nullable(),
+    password: z.string({ error: 'a string or null' }).min(1, { error: 'a non-empty string or null' }).max(1024).nullable(),
+    passwordFile: z.string({ error: 'a file path or null' }).min(1, { error: 'a file path or null' }).nullable(),
+    /** Connections per node. */
+    poolMax: intIn(1, 200),
+    /** A call belongs to the node that placed it for this long past its last renewal (renewed every third of it). */
+    callLeaseSeconds: intIn(3, 600),
+  }).refine((s) => s.driver !== 'postgres' || s.url !== null, { error: 'store.driver "postgres" needs store.url', path: ['url'] }),
   log: section({ level: oneOf(LOG_LEVELS) }),
   http: section({
     host: nonEmptyString(),

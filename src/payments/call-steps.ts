@@ -26,6 +26,13 @@ export interface PaymentCallStepsDeps {
   lockout: { attempts: number; windowMs: number };
   hooks?: PaymentHooks;
   rules: PaymentRules;
+  /** This process, and how long its hold on a call lasts without renewal. */
+  node: NodeIdentity;
+}
+
+export interface NodeIdentity {
+  id: string;
+  callLeaseMs: number;
 }
 
 const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
@@ -52,10 +59,23 @@ export class PaymentCallSteps implements CallSteps {
   async beginCall(paymentId: string): Promise<CallSubject | undefined> {
     const payment = await this.d.store.payments.get(paymentId);
     if (payment.status !== 'calling' || !payment.consumerId) return undefined;
+    // Exactly one node places the call: the one that takes the lease.
+    if (!(await this.d.store.payments.leaseCall(paymentId, this.d.node.id, this.leaseUntil(), this.d.clock().toISOString()))) {
+      this.d.log.warn({ paymentId }, 'call not placed: another node holds it');
+      return undefined;
+    }
     const consumer = await this.d.store.consumers.get(payment.consumerId);
     const merchant = await this.d.store.merchants.get(payment.merchantId);
     if (!this.d.live) await this.d.store.payments.markNotLive(paymentId);
     return { payment, consumer, merchant };
+  }
+
+  renewLeases(paymentIds: readonly string[]): Promise<string[]> {
+    return this.d.store.payments.renewCallLeases(this.d.node.id, paymentIds, this.leaseUntil());
+  }
+
+  private leaseUntil(): string {
+    return new Date(this.d.clock().getTime() + this.d.node.callLeaseMs).toISOString();
   }
 
   /**

@@ -21,6 +21,8 @@ export interface CallSteps {
   mayDial(paymentId: string, attempt: number): Promise<string | null>;
   recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void>;
   checkPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck>;
+  /** Extends this node's leases on its calls in flight; the ids it still owns (a call not among them was taken over). */
+  renewLeases(paymentIds: readonly string[]): Promise<string[]>;
   finishCall(paymentId: string, outcome: CallOutcome, expired: boolean): Promise<void>;
 }
 
@@ -29,6 +31,8 @@ export interface CallRunnerDeps {
   steps: CallSteps;
   progress: ProgressHub;
   log: Logger;
+  /** How often the leases of the calls in flight are renewed (a third of their length). */
+  renewEveryMs: number;
 }
 
 /**
@@ -38,17 +42,20 @@ export interface CallRunnerDeps {
 export class CallRunner {
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
   private readonly expired = new Set<string>();
+  private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: CallRunnerDeps) {}
 
   start(paymentId: string): void {
     if (this.inFlight.has(paymentId)) return;
+    this.renewTimer ??= setInterval(() => void this.renew(), this.d.renewEveryMs).unref();
     const abort = new AbortController();
     const done = this.run(paymentId, abort.signal)
       .catch((e: unknown) => this.d.log.error({ paymentId, err: e }, 'call handling failed'))
       .finally(() => {
         this.inFlight.delete(paymentId);
         this.expired.delete(paymentId);
+        if (this.inFlight.size === 0) this.renewTimer = void clearInterval(this.renewTimer);
       });
     this.inFlight.set(paymentId, { done, abort });
   }
@@ -63,6 +70,25 @@ export class CallRunner {
     if (!call) return;
     this.expired.add(paymentId);
     call.abort.abort();
+  }
+
+  /**
+   * Keeps this node's calls its own. A call whose lease another node has taken (this node was cut off
+   * from the database for longer than a lease) has been resolved there: hang it up here.
+   */
+  private async renew(): Promise<void> {
+    const ids = [...this.inFlight.keys()];
+    if (ids.length === 0) return;
+    try {
+      const owned = new Set(await this.d.steps.renewLeases(ids));
+      for (const id of ids) {
+        if (owned.has(id) || !this.inFlight.has(id)) continue;
+        this.d.log.warn({ paymentId: id }, 'call lease lost to another node; hanging up');
+        this.inFlight.get(id)?.abort.abort();
+      }
+    } catch (e) {
+      this.d.log.warn({ err: e }, 'call leases not renewed (database unreachable?)');
+    }
   }
 
   /** Lets in-flight calls finish (graceful stop); `abortAfterMs` hangs up the ones that take too long. */

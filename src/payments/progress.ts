@@ -28,6 +28,12 @@ export class ProgressHub {
 
   publish(paymentId: string, progress: CallProgress): void {
     const event: ProgressEvent = { ...progress, at: this.now().toISOString() };
+    this.keep(paymentId, event);
+    for (const listener of this.listeners.get(paymentId) ?? []) listener(event);
+    for (const observer of this.observers) observer(paymentId, event);
+  }
+
+  private keep(paymentId: string, event: ProgressEvent): void {
     let list = this.recentByPayment.get(paymentId);
     if (!list) {
       if (this.recentByPayment.size >= KEEP_PAYMENTS) {
@@ -39,8 +45,15 @@ export class ProgressHub {
     }
     list.push(event);
     if (list.length > KEEP_PER_PAYMENT) list.shift();
+  }
+
+  /**
+   * An event another node published (a call it runs, a page served here): kept and sent to this
+   * node's listeners, never to the observers, which count only what happens on this node.
+   */
+  publishRemote(paymentId: string, event: ProgressEvent): void {
+    this.keep(paymentId, event);
     for (const listener of this.listeners.get(paymentId) ?? []) listener(event);
-    for (const observer of this.observers) observer(paymentId, event);
   }
 
   /** Every payment's events (metrics); returns an unsubscribe function. */

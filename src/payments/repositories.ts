@@ -35,6 +35,12 @@ export interface PaymentRepository {
   dueForExpiry(now: Date, callGraceMs: number): Promise<Payment[]>;
   /** Payments in the call step. */
   calling(): Promise<Payment[]>;
+  /** Takes (or keeps) a call for `node` until `untilIso` unless another node holds a live lease; whether it did. */
+  leaseCall(id: string, node: string, untilIso: string, nowIso: string): Promise<boolean>;
+  /** Extends `node`'s leases on these calls; the ids it still owns. */
+  renewCallLeases(node: string, ids: readonly string[], untilIso: string): Promise<string[]>;
+  /** Calls in progress whose node stopped renewing (lease out, or none taken since `staleBeforeIso`). */
+  abandonedCalls(nowIso: string, staleBeforeIso: string): Promise<Payment[]>;
   /** Authorization calls started since `since` for a consumer or a merchant (the toll-fraud caps). */
   callsStartedSince(by: { consumerId: string } | { merchantId: string }, since: Date): Promise<number>;
   /** Sum and count of call-less successes since the consumer's last success authorized by call. */
@@ -220,6 +226,8 @@ export interface TransactionPort {
 export interface Store extends Repositories, TransactionPort {
   /** Which implementation, for logs and `doctor`. */
   readonly driver: string;
+  /** Several nodes may use this database at once (PostgreSQL): calls are recovered by lease, not at start. */
+  readonly shared: boolean;
   /** Key rotation: which values are under which master key, and moving them to the current one. */
   readonly keys: KeyMaintenance;
   close(): Promise<void>;

@@ -11,7 +11,7 @@ import type { Store, Transaction } from './repositories.js';
 import type { CallAuthorizer } from './ports.js';
 import type { ProgressHub } from './progress.js';
 import { CallRunner } from './calls.js';
-import { PaymentCallSteps, type PaymentRules } from './call-steps.js';
+import { PaymentCallSteps, type NodeIdentity, type PaymentRules } from './call-steps.js';
 import { paymentEventData } from './view.js';
 import { rehashIfStale } from './rehash.js';
 import type { SecretHasher } from '../crypto/secret-hasher.js';
@@ -49,6 +49,8 @@ export interface PaymentServiceDeps {
   /** Wrong PINs (across calls) within the window that lock the consumer. */
   lockout: { attempts: number; windowMs: number };
   hooks?: PaymentHooks;
+  /** This process among the nodes sharing the store; calls it places are leased to it. */
+  node: NodeIdentity;
 }
 
 export interface CallCaps {
@@ -90,7 +92,7 @@ export class PaymentService implements PaymentRules {
 
   constructor(private readonly d: PaymentServiceDeps) {
     const steps = new PaymentCallSteps({ ...d, live: d.authorizer.live, rules: this });
-    this.calls = new CallRunner({ authorizer: d.authorizer, steps, progress: d.progress, log: d.log });
+    this.calls = new CallRunner({ authorizer: d.authorizer, steps, progress: d.progress, log: d.log, renewEveryMs: Math.max(1000, Math.floor(d.node.callLeaseMs / 3)) });
   }
 
   get live(): boolean {
@@ -239,18 +241,28 @@ export class PaymentService implements PaymentRules {
   }
 
   /**
-   * After a restart no call is in progress. A payment whose PIN was verified is charged (once: the
+   * Calls no node is running any more. A payment whose PIN was verified is charged (once: the
    * charge is idempotent); one that was mid-call is failed as interrupted and its hold released.
+   * At start-up on a store of its own (SQLite) that is every call in progress; on a shared store
+   * (and periodically) only calls whose node stopped renewing their lease, each taken over first so
+   * that one node alone resolves it.
    */
-  async recover(): Promise<void> {
-    for (const p of await this.d.store.payments.calling()) {
+  async recover(opts: { atStart: boolean }): Promise<void> {
+    const { store, node, clock } = this.d;
+    const now = clock();
+    const everyCall = opts.atStart && !store.shared;
+    const candidates = everyCall ? await store.payments.calling() : await store.payments.abandonedCalls(now.toISOString(), new Date(now.getTime() - node.callLeaseMs).toISOString());
+    for (const p of candidates) {
       if (this.calls.isCalling(p.id)) continue;
+      if (!everyCall && !(await store.payments.leaseCall(p.id, node.id, new Date(now.getTime() + node.callLeaseMs).toISOString(), now.toISOString()))) continue;
       await this.d.store.withTransaction(async (tx) => {
-        if (p.authorizedAt) {
+        const current = await tx.payments.get(p.id);
+        if (current.status !== 'calling') return; // resolved meanwhile (its node finished after all)
+        if (current.authorizedAt) {
           await this.charge(tx, p.id, 'authorized by call (charge completed after restart)');
           this.d.log.warn({ paymentId: p.id }, 'recovered an approved payment: charged');
         } else {
-          await this.end(tx, p, 'failed', 'interrupted', 'call interrupted by a restart');
+          await this.end(tx, current, 'failed', 'interrupted', everyCall ? 'call interrupted by a restart' : 'call abandoned: its node stopped renewing the lease');
           this.d.log.warn({ paymentId: p.id }, 'recovered an interrupted call: failed, hold released');
         }
       });

@@ -27,7 +27,7 @@ export class Sweeper {
 
   /** After a restart: finish approved payments, fail interrupted calls (see PaymentService.recover). */
   recover(): Promise<void> {
-    return this.d.payments.recover();
+    return this.d.payments.recover({ atStart: true });
   }
 
   start(): void {
@@ -49,6 +49,8 @@ export class Sweeper {
   }
 
   async sweep(): Promise<void> {
+    // Calls of a node that died (shared store) or lost the database for longer than a lease.
+    await this.d.payments.recover({ atStart: false });
     await this.d.payments.expireDue(this.d.callGraceMs);
     const cutoff = new Date(this.d.clock().getTime() - this.d.idempotencyRetentionDays * 86_400_000);
     await this.d.idempotency.prune(cutoff);

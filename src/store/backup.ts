@@ -80,37 +80,64 @@ export function summarize(db: Db): DatabaseSummary {
 }
 
 function ledgerSummary(db: Db): DatabaseSummary['ledger'] {
-  const hash = createHash('sha256');
-  const transfers = db
-    .prepare('SELECT id, kind, debit_account_id, credit_account_id, amount, currency, pending_id, payment_id, refund_id FROM transfers ORDER BY id')
-    .raw()
-    .all() as unknown[][];
-  for (const t of transfers) hash.update(`t|${t.map((v) => (v === null ? '' : String(v))).join('|')}\n`);
-  const accounts = db
-    .prepare('SELECT id, currency, debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_accounts ORDER BY id')
-    .raw()
-    .all() as unknown[][];
-  for (const a of accounts) hash.update(`a|${a.map(String).join('|')}\n`);
-  // Each account's four sums recomputed from the transfers: posted = topups, posts and refunds;
-  // pending = holds not yet posted or voided.
-  const drift = db
-    .prepare(
-      `WITH posted AS (SELECT debit_account_id AS d, credit_account_id AS c, amount FROM transfers WHERE kind IN ('topup', 'post', 'refund')),
-            open_holds AS (SELECT h.debit_account_id AS d, h.credit_account_id AS c, h.amount FROM transfers h
-                           WHERE h.kind = 'hold' AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id))
-       SELECT count(*) FROM ledger_accounts a WHERE
-         a.debits_posted    <> (SELECT coalesce(sum(amount), 0) FROM posted WHERE d = a.id) OR
-         a.credits_posted   <> (SELECT coalesce(sum(amount), 0) FROM posted WHERE c = a.id) OR
-         a.debits_pending   <> (SELECT coalesce(sum(amount), 0) FROM open_holds WHERE d = a.id) OR
-         a.credits_pending  <> (SELECT coalesce(sum(amount), 0) FROM open_holds WHERE c = a.id)`,
-    )
-    .pluck()
-    .get() as number;
-  const totals = db
-    .prepare('SELECT sum(debits_posted) = sum(credits_posted) AND sum(debits_pending) = sum(credits_pending) FROM ledger_accounts')
-    .pluck()
-    .get() as number | null;
-  return { accounts: accounts.length, transfers: transfers.length, balanced: drift === 0 && totals !== 0, checksum: hash.digest('hex') };
+  const checksum = new LedgerChecksum();
+  // iterate(): one row at a time, so a large ledger is hashed in bounded memory.
+  for (const t of db.prepare(LEDGER_TRANSFERS_SQL).raw().iterate()) checksum.transfer(t as LedgerValue[]);
+  for (const a of db.prepare(LEDGER_ACCOUNTS_SQL).raw().iterate()) checksum.account(a as LedgerValue[]);
+  const problems = db.prepare(LEDGER_PROBLEMS_SQL).pluck().get() as number;
+  return { accounts: checksum.accounts, transfers: checksum.transfers, balanced: problems === 0, checksum: checksum.digest() };
+}
+
+/** A value of a ledger row as either database hands it back (BIGINT columns as numbers on both). */
+export type LedgerValue = string | number | bigint | null;
+
+/** The ledger's columns the checksum covers, in this order; rows in id order (byte order on both databases). */
+export const LEDGER_TRANSFERS_SQL =
+  'SELECT id, kind, debit_account_id, credit_account_id, amount, currency, pending_id, payment_id, refund_id FROM transfers ORDER BY id';
+export const LEDGER_ACCOUNTS_SQL =
+  'SELECT id, currency, debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_accounts ORDER BY id';
+
+/**
+ * How many ways the ledger fails to balance, in SQL both SQLite and PostgreSQL run: accounts whose
+ * four sums differ from what their transfers add up to (posted = topups, posts and refunds; pending
+ * = holds not yet posted or voided), plus one if debits and credits differ overall. 0 = balanced.
+ */
+export const LEDGER_PROBLEMS_SQL = `
+  WITH posted AS (SELECT debit_account_id AS d, credit_account_id AS c, amount FROM transfers WHERE kind IN ('topup', 'post', 'refund')),
+       open_holds AS (SELECT h.debit_account_id AS d, h.credit_account_id AS c, h.amount FROM transfers h
+                      WHERE h.kind = 'hold' AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id)),
+       totals AS (SELECT sum(debits_posted) AS dp, sum(credits_posted) AS cp, sum(debits_pending) AS dq, sum(credits_pending) AS cq FROM ledger_accounts)
+  SELECT (SELECT count(*) FROM ledger_accounts a WHERE
+            a.debits_posted    <> (SELECT coalesce(sum(amount), 0) FROM posted WHERE d = a.id) OR
+            a.credits_posted   <> (SELECT coalesce(sum(amount), 0) FROM posted WHERE c = a.id) OR
+            a.debits_pending   <> (SELECT coalesce(sum(amount), 0) FROM open_holds WHERE d = a.id) OR
+            a.credits_pending  <> (SELECT coalesce(sum(amount), 0) FROM open_holds WHERE c = a.id))
+       + (SELECT count(*) FROM totals WHERE dp <> cp OR dq <> cq) AS problems`;
+
+/**
+ * The ledger's checksum: SHA-256 over every transfer (LEDGER_TRANSFERS_SQL's columns), then every
+ * account's sums (LEDGER_ACCOUNTS_SQL's), each in id order. Fed rows one at a time, from either
+ * database: equal ledgers, equal checksums, whichever store holds them.
+ */
+export class LedgerChecksum {
+  private readonly hash = createHash('sha256');
+  transfers = 0;
+  accounts = 0;
+
+  transfer(row: readonly LedgerValue[]): void {
+    if (this.accounts > 0) throw new Error('ledger checksum: every transfer comes before the accounts');
+    this.hash.update(`t|${row.map((v) => (v === null ? '' : String(v))).join('|')}\n`);
+    this.transfers += 1;
+  }
+
+  account(row: readonly LedgerValue[]): void {
+    this.hash.update(`a|${row.map(String).join('|')}\n`);
+    this.accounts += 1;
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
 }
 
 /**

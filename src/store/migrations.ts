@@ -6,6 +6,7 @@ import { CONSUMER_LOCALE_SQL } from './schema/004-consumer-locale.js';
 import { DIALS_AND_LIMITS_SQL } from './schema/005-dials-and-limits.js';
 import { AUDIT_SQL } from './schema/006-audit.js';
 import { DIALS_UNKNOWN_NUMBER_SQL } from './schema/007-dials-unknown-number.js';
+import { CALL_LEASES_SQL } from './schema/008-call-leases.js';
 
 export interface Migration {
   version: number;
@@ -32,6 +33,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'dial attempts for the call caps, persistent checkout attempt limits', sql: DIALS_AND_LIMITS_SQL },
   { version: 6, name: 'hash-chained operator audit log', sql: AUDIT_SQL },
   { version: 7, name: 'dials whose number a key rotation could not re-key', sql: DIALS_UNKNOWN_NUMBER_SQL },
+  { version: 8, name: 'call leases: which node owns a call, until when', sql: CALL_LEASES_SQL },
 ];
 
 /** `through`: stop after this version (tests build an older database to upgrade). */

@@ -154,6 +154,44 @@ export class PaymentRepository {
     return rows.map(fromRow);
   }
 
+  /**
+   * Takes (or keeps) a call for `node` until `untilIso`: only while the payment is in the call step
+   * and nobody else holds an unexpired lease on it. Whether this node now owns the call.
+   */
+  leaseCall(id: string, node: string, untilIso: string, nowIso: string): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE payments SET call_node = @node, call_lease_until = @until WHERE id = @id AND status = 'calling'
+             AND (call_node IS NULL OR call_node = @node OR call_lease_until < @now)`,
+        )
+        .run({ id, node, until: untilIso, now: nowIso }).changes === 1
+    );
+  }
+
+  /** Extends this node's leases on the calls it still owns; returns the ids it owns. */
+  renewCallLeases(node: string, ids: readonly string[], untilIso: string): string[] {
+    const owned: string[] = [];
+    const renew = this.db.prepare("UPDATE payments SET call_lease_until = ? WHERE id = ? AND call_node = ? AND status = 'calling'");
+    for (const id of ids) if (renew.run(untilIso, id, node).changes === 1) owned.push(id);
+    return owned;
+  }
+
+  /**
+   * Calls whose node has stopped renewing: the lease ran out, or none was taken (the node died
+   * between starting the call step and dialling) and the payment has not moved since `staleBeforeIso`.
+   */
+  abandonedCalls(nowIso: string, staleBeforeIso: string): Payment[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT * FROM payments WHERE status = 'calling'
+             AND (call_lease_until < @now OR (call_lease_until IS NULL AND updated_at < @stale)) ORDER BY id LIMIT 100`,
+        )
+        .all({ now: nowIso, stale: staleBeforeIso }) as PaymentRow[]
+    ).map(fromRow);
+  }
+
   /** Payments in a call: at start-up none of them has a live call any more. */
   calling(): Payment[] {
     return (this.db.prepare("SELECT * FROM payments WHERE status = 'calling' ORDER BY id").all() as PaymentRow[]).map(fromRow);

@@ -3,39 +3,7 @@ import { aad, type FieldCrypto } from './field-crypto.js';
 import { keyCanaryKey, resealCanary } from './key-check.js';
 import { pepperKeyOf, tagPepperKey } from '../crypto/secret-hasher.js';
 import type { KeyStatus, RekeyCursor } from '../domain/key-rotation.js';
-
-/** A sealed column, and the blind index kept beside it (if any). */
-interface SealedColumn {
-  sealed: string;
-  /** The column name in the AAD ("table/column/id"). */
-  aadName: string;
-  index?: { column: string; kind: string };
-}
-
-interface SealedTable {
-  table: string;
-  columns: readonly SealedColumn[];
-  /** PIN and password hashes: tagged with their pepper key, never re-made (that needs the secret). */
-  secretHashes?: readonly string[];
-}
-
-/** Every sealed value and blind index callpay stores (the dials' index-only numbers are handled apart). */
-const SEALED: readonly SealedTable[] = [
-  {
-    table: 'consumers',
-    columns: [
-      { sealed: 'login_sealed', aadName: 'login', index: { column: 'login_index', kind: 'login' } },
-      { sealed: 'phone_sealed', aadName: 'phone', index: { column: 'phone_index', kind: 'phone' } },
-      { sealed: 'national_id_sealed', aadName: 'national_id' },
-      { sealed: 'address_sealed', aadName: 'address' },
-    ],
-    secretHashes: ['pin_hash', 'password_hash'],
-  },
-  { table: 'billable_accounts', columns: [{ sealed: 'number_sealed', aadName: 'number', index: { column: 'number_index', kind: 'account_number' } }] },
-  { table: 'webhook_secrets', columns: [{ sealed: 'secret_sealed', aadName: 'secret' }] },
-];
-
-const DIALS_STEP = SEALED.length;
+import { DIALS_STEP, SEALED, type SealedTable } from './sealed-columns.js';
 
 type Row = Record<string, unknown> & { id: string };
 

@@ -62,6 +62,7 @@ const WAIT_FOR_TRANSACTION_MS = 10_000;
  */
 export class SqliteStore implements Store {
   readonly driver = 'sqlite';
+  readonly shared = false;
   readonly db: Db;
   declare readonly payments: Repositories['payments'];
   declare readonly consumers: Repositories['consumers'];

@@ -66,7 +66,7 @@ export async function openContext(opts: GlobalOptions, where: Environment): Prom
   });
   const keyring = await loadKeyring(config, where.env);
   const clock = where.clock ?? systemClock;
-  const store = openStore(config, keyring, clock);
+  const store = await openStore(config, keyring, clock);
   const hasher = createSecretHasher(keyring, config.argon2);
   return {
     config,

@@ -1,5 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { AppContext } from './context.js';
 import { createAuthorizer } from './engines.js';
 import type { CallEngine } from '../telephony/engine.js';
@@ -19,6 +21,7 @@ import { observeHttp } from '../metrics/http.js';
 import { observeProgress } from '../metrics/progress.js';
 import { registerCollectors } from '../metrics/collectors.js';
 import { startAdminServer, type AdminServer } from '../metrics/admin.js';
+import { startProgressBus } from './progress-bus.js';
 
 export interface Daemon {
   url: string;
@@ -44,6 +47,11 @@ export interface DaemonOptions {
   hooks?: PaymentHooks;
 }
 
+/** This process among the nodes on one store: host, pid and a random part (a restarted pid is another node). */
+function nodeId(): string {
+  return `${hostname().replace(/[^\w.-]/g, '_').slice(0, 48)}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
 /** The composition root of `callpay serve`: engine, payment service, sweeper, dispatcher, HTTP. */
 export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Promise<Daemon> {
   const { config, log } = ctx;
@@ -54,6 +62,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
   let engine: CallEngine | undefined;
   const authorizer = opts.authorizer ?? (await createAuthorizer({ config, log, clock, onEngine: (e) => (engine = e) }));
   const progress = new ProgressHub(clock);
+  const node = { id: nodeId(), callLeaseMs: config.store.callLeaseSeconds * 1000 };
   const payments = new PaymentService({
     store, clock, log, authorizer, progress,
     hasher: ctx.hasher,
@@ -66,7 +75,9 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     },
     lockout: { attempts: config.ivr.lockoutAttempts, windowMs: config.ivr.lockoutWindowHours * 3_600_000 },
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    node,
   });
+  const bus = startProgressBus({ config, store: ctx.store, node: node.id, hub: progress, log });
   const sweeper = new Sweeper({
     clock, payments, log,
     idempotency: store.idempotency,
@@ -144,7 +155,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
         checkout.close();
         server.closeIdleConnections();
         await payments.calls.drain(60_000);
-        await Promise.all([sweeper.stop(), dispatcher.stop(), closed]);
+        await Promise.all([sweeper.stop(), dispatcher.stop(), closed, bus?.close()]);
         await authorizer.close();
         await admin?.close();
         log.info('callpay stopped');

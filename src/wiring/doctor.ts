@@ -5,6 +5,8 @@ import { SHIPPED_PROMPTS_DIR } from '../ivr/prompts.js';
 import { checkClock, checkDatabase, checkDisk, checkKeyFile, checkPrompts, fail, pass, warn, type CheckResult } from '../ops/doctor.js';
 import { probeWebhook } from '../ops/webhook-probe.js';
 import { inspectSqlite, type StoreInspection } from '../store/inspect.js';
+import { inspectPostgres } from '../store/pg/inspect.js';
+import { postgresUrl } from './stores.js';
 import { connectEsl } from '../telephony/freeswitch/esl.js';
 import { createLogger } from '../log.js';
 import { probeSipPath } from '../telephony/sip-probe.js';
@@ -56,7 +58,9 @@ export async function runDoctor(globals: GlobalOptions, where: Environment, opts
   } catch (e) {
     return [fail('config', isCallpayError(e) ? `${e.message} [${e.code}]` : String(e))];
   }
-  const out: CheckResult[] = [pass('config', `valid (engine ${config.telephony.engine}, database ${config.database})`)];
+  const postgres = config.store.driver === 'postgres';
+  const where_ = postgres ? (config.store.url ?? '') : config.database; // store.url never holds the password
+  const out: CheckResult[] = [pass('config', `valid (engine ${config.telephony.engine}, ${postgres ? 'PostgreSQL' : 'database'} ${where_})`)];
   const fromEnv = where.env.CALLPAY_MASTER_KEY !== undefined;
   out.push(checkKeyFile(config.keyFile, fromEnv));
   let keyring: Keyring | null = null;
@@ -67,13 +71,14 @@ export async function runDoctor(globals: GlobalOptions, where: Environment, opts
   }
   let db: StoreInspection | null = null;
   try {
-    db = keyring ? inspectSqlite(config.database, keyring) : null;
+    db = keyring ? (postgres ? await inspectPostgres(postgresUrl(config), keyring) : inspectSqlite(config.database, keyring)) : null;
   } catch (e) {
-    // A file SQLite cannot read at all (not a database, a damaged header or schema).
-    out.push(fail('database', `${config.database}: ${(e as Error).message}`));
+    // A file SQLite cannot read at all (not a database, a damaged header or schema), or a PostgreSQL it cannot reach.
+    out.push(fail('database', `${where_}: ${(e as Error).message}`));
   }
-  if (db) out.push(...checkDatabase(config.database, db));
+  if (db) out.push(...checkDatabase(where_, db));
   out.push(...(await checkPrompts(config.ivr.promptsDir ?? SHIPPED_PROMPTS_DIR, db?.voiceClips ?? [])));
+  // On PostgreSQL the database's disk is the DBAs'; callpay's own files (voices, bills) live beside `database`.
   out.push(await checkDisk(config.database, opts.minFreeMiB));
   out.push(checkClock((where.clock ?? (() => new Date()))(), db?.newestWrite ?? null));
   out.push(await checkTelephony(config, opts.timeoutMs));

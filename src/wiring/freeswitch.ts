@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { optionalSecretSetting } from './secret-setting.js';
 import { isAbsolute, join, relative } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -8,18 +8,10 @@ import { createFreeswitchEngine, type FreeswitchEngine } from '../telephony/free
 
 /** The password from the config (or CALLPAY_TELEPHONY_FREESWITCH_PASSWORD) or else its file; never logged. */
 export function eventSocketPassword(c: Config['telephony']['freeswitch']): string {
-  if (c.password !== null) return c.password;
-  if (c.passwordFile === null) {
+  const password = optionalSecretSetting(c.password, c.passwordFile, 'telephony.freeswitch.password');
+  if (password === null) {
     throw new CallpayError('config_invalid', 'telephony.freeswitch.password: null, expected the event socket password or a passwordFile', 'telephony.freeswitch.password');
   }
-  let text: string;
-  try {
-    text = readFileSync(c.passwordFile, 'utf8');
-  } catch (e) {
-    throw new CallpayError('config_invalid', `telephony.freeswitch.passwordFile: cannot read the file (${(e as NodeJS.ErrnoException).code})`, 'telephony.freeswitch.passwordFile');
-  }
-  const password = text.split(/\r?\n/, 1)[0] ?? '';
-  if (password === '') throw new CallpayError('config_invalid', 'telephony.freeswitch.passwordFile: the file is empty', 'telephony.freeswitch.passwordFile');
   return password;
 }
 

@@ -11,8 +11,16 @@ import { createOutput, table } from '../output.js';
 import { loadKeyring, readConfig, type GlobalOptions } from '../../wiring/context.js';
 import { withApp } from './shared.js';
 import type { CliIo } from '../io.js';
+import type { Config } from '../../config/schema.js';
 
 const KEY_NOTE = 'The master key is not in the backup: keep a copy of the key file apart from it.';
+
+/** These commands copy the SQLite file; a PostgreSQL store has its DBAs' tools for that. */
+function refusePostgres(config: Config): void {
+  if (config.store.driver === 'postgres') {
+    throw new CallpayError('invalid_state', 'store.driver: backup and restore copy the SQLite file; back a PostgreSQL store up with pg_dump or continuous archiving (the key file apart, as always)', 'store.driver');
+  }
+}
 
 export function registerBackup(program: Command, io: CliIo): void {
   program
@@ -24,6 +32,7 @@ export function registerBackup(program: Command, io: CliIo): void {
     .addHelpText('after', `\n${KEY_NOTE}\nRestore with \`callpay restore --from FILE\` (daemon stopped).`)
     .action((opts: { out: string; force?: boolean }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {
+        refusePostgres(ctx.config);
         const path = resolve(io.cwd, opts.out);
         const database = resolve(io.cwd, ctx.config.database);
         if (path === database || path.startsWith(`${database}-`)) throw invalidField('out', 'that is the database itself (or one of its journal files)');
@@ -69,6 +78,7 @@ export function registerBackup(program: Command, io: CliIo): void {
       const globals = cmd.optsWithGlobals<GlobalOptions & { json?: boolean }>();
       const out = createOutput(io.stdout, io.stderr, globals.json === true);
       const config = readConfig(globals, { cwd: io.cwd, env: io.env });
+      refusePostgres(config);
       const keyring = await loadKeyring(config, io.env);
       const from = resolve(io.cwd, opts.from);
       const target = resolve(io.cwd, config.database);

@@ -4,6 +4,7 @@ import { PG_ENROLMENT_SQL } from './schema/001-enrolment.js';
 import { PG_PAYMENTS_SQL } from './schema/002-payments.js';
 import { PG_CALLS_AND_DIALS_SQL } from './schema/003-calls-and-dials.js';
 import { PG_AUDIT_SQL } from './schema/004-audit.js';
+import { PG_CALL_LEASES_SQL } from './schema/005-call-leases.js';
 
 export interface PgMigration {
   version: number;
@@ -21,6 +22,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 2, name: 'ledger, payments, events, webhooks, idempotency', sql: PG_PAYMENTS_SQL },
   { version: 3, name: 'call attempts, PIN failures, dials, checkout attempt limits', sql: PG_CALLS_AND_DIALS_SQL },
   { version: 4, name: 'hash-chained operator audit log', sql: PG_AUDIT_SQL },
+  { version: 5, name: 'call leases: which node owns a call, until when', sql: PG_CALL_LEASES_SQL },
 ];
 
 /**
