@@ -2,26 +2,10 @@ import type { Db } from './db.js';
 import { isUniqueViolation } from './db.js';
 import { aad, indexIn, type FieldCrypto } from './field-crypto.js';
 import { CallpayError } from '../domain/errors.js';
-import { parseLocale, type Consumer, type ConsumerChanges, type ConsumerPolicy, type ConsumerStatus, type NewConsumer } from '../domain/consumer.js';
+import { type Consumer, type ConsumerChanges, type ConsumerPolicy, type ConsumerStatus, type NewConsumer } from '../domain/consumer.js';
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
-
-interface ConsumerRow {
-  id: string;
-  login_sealed: Buffer;
-  phone_sealed: Buffer;
-  national_id_sealed: Buffer;
-  address_sealed: Buffer;
-  password_hash: string | null;
-  locale: string;
-  password_above: number;
-  call_above: number;
-  frictionless_amount: number | null;
-  frictionless_count: number | null;
-  status: ConsumerStatus;
-  created_at: string;
-  updated_at: string;
-}
+import { consumerOf, type ConsumerRow } from './rows.js';
 
 const T = 'consumers';
 
@@ -84,21 +68,21 @@ export class ConsumerRepository {
 
   find(id: string): Consumer | undefined {
     const row = this.db.prepare('SELECT * FROM consumers WHERE id = ?').get(id) as ConsumerRow | undefined;
-    return row && this.fromRow(row);
+    return row && consumerOf(row, this.crypto);
   }
 
   findByLogin(normalizedLogin: string): Consumer | undefined {
     const row = this.db
       .prepare(`SELECT * FROM consumers WHERE ${indexIn('login_index', this.crypto.blindIndexes('login', normalizedLogin))}`)
       .get(...this.crypto.blindIndexes('login', normalizedLogin)) as ConsumerRow | undefined;
-    return row && this.fromRow(row);
+    return row && consumerOf(row, this.crypto);
   }
 
   findByPhone(e164: string): Consumer[] {
     const rows = this.db
       .prepare(`SELECT * FROM consumers WHERE ${indexIn('phone_index', this.crypto.blindIndexes('phone', e164))} ORDER BY created_at, id`)
       .all(...this.crypto.blindIndexes('phone', e164)) as ConsumerRow[];
-    return rows.map((r) => this.fromRow(r));
+    return rows.map((r) => consumerOf(r, this.crypto));
   }
 
   /** Keyset pagination by id so a long list never needs OFFSET. */
@@ -109,7 +93,7 @@ export class ConsumerRepository {
          ORDER BY id LIMIT @limit`,
       )
       .all({ status: opts.status ?? null, after: opts.after ?? null, limit: opts.limit }) as ConsumerRow[];
-    return rows.map((r) => this.fromRow(r));
+    return rows.map((r) => consumerOf(r, this.crypto));
   }
 
   update(id: string, changes: ConsumerChanges): Consumer {
@@ -191,29 +175,5 @@ export class ConsumerRepository {
     this.db
       .prepare(`UPDATE consumers SET ${sets.join(', ')}, updated_at = ? WHERE id = ?`)
       .run(...values, this.clock().toISOString(), id);
-  }
-
-  private fromRow(row: ConsumerRow): Consumer {
-    const c = this.crypto;
-    return {
-      id: row.id,
-      login: c.open(row.login_sealed, aad(T, 'login', row.id)),
-      phone: c.open(row.phone_sealed, aad(T, 'phone', row.id)),
-      nationalId: c.open(row.national_id_sealed, aad(T, 'national_id', row.id)),
-      address: c.open(row.address_sealed, aad(T, 'address', row.id)),
-      // The schema leaves the locale list to the application (migration 004): a row edited by hand
-      // to an unknown one fails here, naming the column, rather than mid-call.
-      locale: parseLocale(row.locale, 'consumers.locale'),
-      status: row.status,
-      policy: {
-        passwordAbove: row.password_above,
-        callAbove: row.call_above,
-        frictionlessAmount: row.frictionless_amount,
-        frictionlessCount: row.frictionless_count,
-      },
-      hasPassword: row.password_hash !== null,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
   }
 }

@@ -2,16 +2,7 @@ import type { Db } from './db.js';
 import type { Clock } from '../domain/clock.js';
 import type { EventType, MerchantEvent } from '../domain/event.js';
 import { newId } from '../domain/ids.js';
-
-interface EventRow {
-  seq: number;
-  id: string;
-  merchant_id: string;
-  type: EventType;
-  payment_id: string | null;
-  data: string;
-  created_at: string;
-}
+import { eventOf, type EventRow } from './rows.js';
 
 /**
  * Merchant-visible events and the webhook outbox. `append` must be called inside the transaction
@@ -58,23 +49,12 @@ export class EventRepository {
          ORDER BY seq LIMIT @limit`,
       )
       .all({ merchantId, after: opts.after ?? 0, limit: opts.limit, type: opts.type ?? null, paymentId: opts.paymentId ?? null }) as EventRow[];
-    return rows.map(fromRow);
+    return rows.map(eventOf);
   }
 
   get(id: string): MerchantEvent | undefined {
     const row = this.db.prepare('SELECT * FROM events WHERE id = ?').get(id) as EventRow | undefined;
-    return row && fromRow(row);
+    return row && eventOf(row);
   }
 }
 
-function fromRow(row: EventRow): MerchantEvent {
-  return {
-    seq: row.seq,
-    id: row.id,
-    merchantId: row.merchant_id,
-    type: row.type,
-    paymentId: row.payment_id,
-    data: JSON.parse(row.data) as Record<string, unknown>,
-    createdAt: row.created_at,
-  };
-}

@@ -7,17 +7,7 @@ import type { MerchantStatus } from '../domain/merchant.js';
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import type { ApiKeyInfo, IssuedApiKey, Merchant } from '../domain/merchant.js';
-
-interface MerchantRow {
-  id: string;
-  display_name: string;
-  spoken_name: string;
-  webhook_url: string | null;
-  voice_clip: string | null;
-  status: MerchantStatus;
-  created_at: string;
-  updated_at: string;
-}
+import { merchantOf, type MerchantRow } from './rows.js';
 
 export class MerchantRepository {
   constructor(
@@ -52,14 +42,14 @@ export class MerchantRepository {
 
   find(id: string): Merchant | undefined {
     const row = this.db.prepare('SELECT * FROM merchants WHERE id = ?').get(id) as MerchantRow | undefined;
-    return row && fromRow(row);
+    return row && merchantOf(row);
   }
 
   list(opts: { after?: string; limit: number }): Merchant[] {
     const rows = this.db
       .prepare('SELECT * FROM merchants WHERE (@after IS NULL OR id > @after) ORDER BY id LIMIT @limit')
       .all({ after: opts.after ?? null, limit: opts.limit }) as MerchantRow[];
-    return rows.map(fromRow);
+    return rows.map(merchantOf);
   }
 
   keys(merchantId: string): ApiKeyInfo[] {
@@ -115,7 +105,7 @@ export class MerchantRepository {
          WHERE k.key_hash = ? AND k.revoked_at IS NULL`,
       )
       .get(this.crypto.hashToken(apiKey)) as MerchantRow | undefined;
-    return row && fromRow(row);
+    return row && merchantOf(row);
   }
 
   private insertKey(merchantId: string): IssuedApiKey {
@@ -128,15 +118,3 @@ export class MerchantRepository {
   }
 }
 
-function fromRow(row: MerchantRow): Merchant {
-  return {
-    id: row.id,
-    displayName: row.display_name,
-    spokenName: row.spoken_name,
-    webhookUrl: row.webhook_url,
-    voiceClip: row.voice_clip,
-    status: row.status,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}

@@ -1,31 +1,10 @@
 import type { Db } from './db.js';
 import { CallpayError } from '../domain/errors.js';
-import { assertTransition, type FailureCode, type PaymentStatus } from '../domain/payment.js';
-import type { Decision, FrictionlessUsage } from '../domain/policy.js';
+import { assertTransition, type PaymentStatus } from '../domain/payment.js';
+import type { FrictionlessUsage } from '../domain/policy.js';
 import type { Clock } from '../domain/clock.js';
 import type { NewPayment, Payment, Transition, TransitionPatch } from '../domain/payment.js';
-
-interface PaymentRow {
-  id: string;
-  merchant_id: string;
-  amount: number;
-  currency: string;
-  reference: string;
-  description: string;
-  return_url: string;
-  metadata: string;
-  consumer_id: string | null;
-  billable_account_id: string | null;
-  status: PaymentStatus;
-  decision: string | null;
-  failure_code: FailureCode | null;
-  live: 0 | 1;
-  amount_refunded: number;
-  authorized_at: string | null;
-  expires_at: string;
-  created_at: string;
-  updated_at: string;
-}
+import { paymentOf, type PaymentRow } from './rows.js';
 
 /**
  * Payments and their recorded transitions. Each method is one short synchronous transaction (or a
@@ -59,7 +38,7 @@ export class PaymentRepository {
 
   find(id: string): Payment | undefined {
     const row = this.db.prepare('SELECT * FROM payments WHERE id = ?').get(id) as PaymentRow | undefined;
-    return row && fromRow(row);
+    return row && paymentOf(row);
   }
 
   /** Another merchant's payment is indistinguishable from a missing one. */
@@ -78,7 +57,7 @@ export class PaymentRepository {
          ORDER BY id DESC LIMIT @limit`,
       )
       .all({ merchantId, reference: opts.reference ?? null, status: opts.status ?? null, before: opts.before ?? null, limit: opts.limit }) as PaymentRow[];
-    return rows.map(fromRow);
+    return rows.map(paymentOf);
   }
 
   /**
@@ -151,7 +130,7 @@ export class PaymentRepository {
          ORDER BY expires_at LIMIT 100`,
       )
       .all({ now: now.toISOString(), graceCutoff: new Date(now.getTime() - callGraceMs).toISOString() }) as PaymentRow[];
-    return rows.map(fromRow);
+    return rows.map(paymentOf);
   }
 
   /**
@@ -189,12 +168,12 @@ export class PaymentRepository {
              AND (call_lease_until < @now OR (call_lease_until IS NULL AND updated_at < @stale)) ORDER BY id LIMIT 100`,
         )
         .all({ now: nowIso, stale: staleBeforeIso }) as PaymentRow[]
-    ).map(fromRow);
+    ).map(paymentOf);
   }
 
   /** Payments in a call: at start-up none of them has a live call any more. */
   calling(): Payment[] {
-    return (this.db.prepare("SELECT * FROM payments WHERE status = 'calling' ORDER BY id").all() as PaymentRow[]).map(fromRow);
+    return (this.db.prepare("SELECT * FROM payments WHERE status = 'calling' ORDER BY id").all() as PaymentRow[]).map(paymentOf);
   }
 
   /** Authorization calls started since `since` for a consumer or a merchant (the toll-fraud caps). */
@@ -242,26 +221,3 @@ export class PaymentRepository {
   }
 }
 
-function fromRow(row: PaymentRow): Payment {
-  return {
-    id: row.id,
-    merchantId: row.merchant_id,
-    amount: row.amount,
-    currency: row.currency,
-    reference: row.reference,
-    description: row.description,
-    returnUrl: row.return_url,
-    metadata: JSON.parse(row.metadata) as Record<string, string>,
-    consumerId: row.consumer_id,
-    billableAccountId: row.billable_account_id,
-    status: row.status,
-    decision: row.decision === null ? null : (JSON.parse(row.decision) as Decision),
-    failureCode: row.failure_code,
-    live: row.live === 1,
-    amountRefunded: row.amount_refunded,
-    authorizedAt: row.authorized_at,
-    expiresAt: row.expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}

@@ -1,40 +1,19 @@
-import { createHash, type Hash } from 'node:crypto';
-
 import type { PgQueryable } from './db.js';
 import { execute, inUnit, queryOne, queryRows } from './db.js';
 import type { PgRepoDeps } from './deps.js';
-import { matchesAny } from '../../crypto/keyring.js';
+import { ChainDigest, ChainWalk, GENESIS, canonicalDetails, chainHash, entryOf, type ChainFields, type ChainRow } from '../audit-chain.js';
 import type { AuditDetails, AuditEntry, AuditInput, AuditVerdict } from '../../domain/audit.js';
 import type { AuditRepository } from '../../payments/repositories.js';
 
-interface Row {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  subject: string;
-  details: string;
-  prev_hash: Buffer;
-  hash: Buffer;
-}
-
-type Fields = Omit<Row, 'prev_hash' | 'hash'>;
-
-const GENESIS = Buffer.alloc(32);
-const PURPOSE = 'audit-log-chain';
 /** The meta row holding the highest number the chain has handed out; see `append`. */
 const HEAD = 'audit_head';
 /** Rows read per statement when walking the whole chain. */
 const PAGE = 1000;
 const COLUMNS = 'seq, at, actor, action, subject, details, prev_hash, hash';
 
-function canonicalDetails(details: AuditDetails): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(details).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
-}
-
 /**
- * The hash-chained operator audit log, as src/store/audit.ts (same MAC, same row text, same
- * checkpoint digest), so a chain copied from SQLite verifies here.
+ * The hash-chained operator audit log, by the same rules as SQLite's (audit-chain.ts), so a chain
+ * copied from SQLite verifies here.
  *
  * "Never reuse a number" (SQLite's AUTOINCREMENT, read from sqlite_sequence) is a chain-head row in
  * `meta` written in the append's own transaction, not the identity sequence: a sequence advances
@@ -45,15 +24,6 @@ function canonicalDetails(details: AuditDetails): string {
  */
 export class PgAuditRepository implements AuditRepository {
   constructor(private readonly q: PgQueryable, private readonly d: PgRepoDeps) {}
-
-  private text(prev: Buffer, r: Fields): string {
-    return `${prev.toString('hex')}\n${JSON.stringify([r.seq, r.at, r.actor, r.action, r.subject, r.details])}`;
-  }
-
-  /** Unkeyed: lets a checkpoint vouch for rows whose key is no longer held. */
-  private digestRow(digest: Hash, r: Row): void {
-    digest.update(`${this.text(r.prev_hash, r)}\n${r.hash.toString('hex')}\n`);
-  }
 
   /**
    * Read-then-write of the chain's tail by several nodes: the head row is locked (SELECT … FOR
@@ -66,15 +36,15 @@ export class PgAuditRepository implements AuditRepository {
       const headSeq = await this.lockHead(db);
       const last = await queryOne<{ seq: number; hash: Buffer }>(db, 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
       const seq = Math.max(last?.seq ?? 0, headSeq, await this.sequenceUsed(db)) + 1;
-      const row: Fields = { seq, at: this.d.clock().toISOString(), actor: input.actor, action: input.action, subject: input.subject, details: canonicalDetails(input.details) };
+      const row: ChainFields = { seq, at: this.d.clock().toISOString(), actor: input.actor, action: input.action, subject: input.subject, details: canonicalDetails(input.details) };
       const prev = last?.hash ?? GENESIS;
       if (opts.checkpoint) {
-        const digest = createHash('sha256');
-        for await (const r of this.rows(db)) this.digestRow(digest, r);
-        row.details = canonicalDetails({ ...input.details, chainDigest: digest.digest('hex') });
+        const digest = new ChainDigest();
+        for await (const r of this.rows(db)) digest.add(r);
+        row.details = canonicalDetails({ ...input.details, chainDigest: digest.hex() });
       }
       await execute(db, `INSERT INTO audit_log (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
-        row.seq, row.at, row.actor, row.action, row.subject, row.details, prev, this.d.crypto.mac(PURPOSE, this.text(prev, row)),
+        row.seq, row.at, row.actor, row.action, row.subject, row.details, prev, chainHash(this.d.crypto, prev, row),
       ]);
       await execute(db, 'UPDATE meta SET value = $1 WHERE name = $2', [Buffer.from(String(seq), 'ascii'), HEAD]);
       return { ...input, details: JSON.parse(row.details) as AuditDetails, seq, at: row.at };
@@ -82,12 +52,12 @@ export class PgAuditRepository implements AuditRepository {
   }
 
   async list(opts: { limit: number; after?: number; subject?: string }): Promise<AuditEntry[]> {
-    const rows = await queryRows<Fields>(
+    const rows = await queryRows<ChainFields>(
       this.q,
       'SELECT seq, at, actor, action, subject, details FROM audit_log WHERE seq > $1 AND ($2::text IS NULL OR subject = $2) ORDER BY seq LIMIT $3',
       [opts.after ?? 0, opts.subject ?? null, opts.limit],
     );
-    return rows.map((r) => ({ seq: r.seq, at: r.at, actor: r.actor, action: r.action as AuditEntry['action'], subject: r.subject, details: JSON.parse(r.details) as AuditDetails }));
+    return rows.map(entryOf);
   }
 
   /**
@@ -97,41 +67,18 @@ export class PgAuditRepository implements AuditRepository {
    */
   async verify(): Promise<AuditVerdict> {
     const used = Math.max(await this.headSeq(this.q), await this.sequenceUsed(this.q));
-    let prev: Buffer = GENESIS;
-    let expected = 1;
-    let rows = 0;
-    let lastSeq: number | null = null;
-    let unvouchedFrom: number | null = null;
-    let rowsBeforeUnvouched = 0;
-    const digest = createHash('sha256');
+    const walk = new ChainWalk(this.d.crypto);
     for await (const r of this.rows(this.q)) {
-      // The earliest fault is the one reported: an unvouched row before a broken link comes first.
-      const changed = (): AuditVerdict => ({ ok: false, rows: rowsBeforeUnvouched, brokenAt: unvouchedFrom!, reason: 'changed' });
-      if (r.seq !== expected || !r.prev_hash.equals(prev)) return unvouchedFrom !== null ? changed() : { ok: false, rows, brokenAt: r.seq, reason: 'deleted' };
-      if (!matchesAny(r.hash, this.d.crypto.macs(PURPOSE, this.text(prev, r)))) {
-        if (unvouchedFrom === null) [unvouchedFrom, rowsBeforeUnvouched] = [r.seq, rows];
-      } else if (unvouchedFrom !== null && r.action === 'key.rotate') {
-        const vouched = (JSON.parse(r.details) as AuditDetails).chainDigest;
-        if (typeof vouched === 'string') {
-          if (vouched !== digest.copy().digest('hex')) return changed();
-          unvouchedFrom = null;
-        }
-      }
-      this.digestRow(digest, r);
-      prev = r.hash;
-      expected = r.seq + 1;
-      lastSeq = r.seq;
-      rows += 1;
+      const broken = walk.step(r);
+      if (broken) return broken;
     }
-    if (unvouchedFrom !== null) return { ok: false, rows: rowsBeforeUnvouched, brokenAt: unvouchedFrom, reason: 'changed' };
-    if (used > (lastSeq ?? 0)) return { ok: false, rows, brokenAt: (lastSeq ?? 0) + 1, reason: 'truncated' };
-    return { ok: true, rows, lastSeq };
+    return walk.finish(used);
   }
 
   /** Every row in order, a page per statement. */
-  private async *rows(db: PgQueryable): AsyncGenerator<Row> {
+  private async *rows(db: PgQueryable): AsyncGenerator<ChainRow> {
     for (let after = 0; ;) {
-      const page = await queryRows<Row>(db, `SELECT ${COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, PAGE]);
+      const page = await queryRows<ChainRow>(db, `SELECT ${COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, PAGE]);
       yield* page;
       if (page.length < PAGE) return;
       after = page[page.length - 1]!.seq;

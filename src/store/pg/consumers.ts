@@ -3,26 +3,10 @@ import { execute, inUnit, placeholders, queryOne, queryRows, sqlState } from './
 import type { PgRepoDeps } from './deps.js';
 import { aad } from '../field-crypto.js';
 import { CallpayError } from '../../domain/errors.js';
-import { parseLocale, type Consumer, type ConsumerChanges, type ConsumerPolicy, type ConsumerStatus, type NewConsumer } from '../../domain/consumer.js';
+import { type Consumer, type ConsumerChanges, type ConsumerPolicy, type ConsumerStatus, type NewConsumer } from '../../domain/consumer.js';
 import { newId } from '../../domain/ids.js';
 import type { ConsumerRepository } from '../../payments/repositories.js';
-
-interface ConsumerRow {
-  id: string;
-  login_sealed: Buffer;
-  phone_sealed: Buffer;
-  national_id_sealed: Buffer;
-  address_sealed: Buffer;
-  password_hash: string | null;
-  locale: string;
-  password_above: number;
-  call_above: number;
-  frictionless_amount: number | null;
-  frictionless_count: number | null;
-  status: ConsumerStatus;
-  created_at: string;
-  updated_at: string;
-}
+import { consumerOf, type ConsumerRow } from '../rows.js';
 
 const T = 'consumers';
 /** Advisory lock class (two-int form) of an enrolment's login; see `add`. */
@@ -94,19 +78,19 @@ export class PgConsumerRepository implements ConsumerRepository {
 
   async find(id: string): Promise<Consumer | undefined> {
     const row = await queryOne<ConsumerRow>(this.q, 'SELECT * FROM consumers WHERE id = $1', [id]);
-    return row && this.fromRow(row);
+    return row && consumerOf(row, this.d.crypto);
   }
 
   async findByLogin(normalizedLogin: string): Promise<Consumer | undefined> {
     const indexes = this.d.crypto.blindIndexes('login', normalizedLogin);
     const row = await queryOne<ConsumerRow>(this.q, `SELECT * FROM consumers WHERE login_index IN (${placeholders(1, indexes.length)}) LIMIT 1`, indexes);
-    return row && this.fromRow(row);
+    return row && consumerOf(row, this.d.crypto);
   }
 
   async findByPhone(e164: string): Promise<Consumer[]> {
     const indexes = this.d.crypto.blindIndexes('phone', e164);
     const rows = await queryRows<ConsumerRow>(this.q, `SELECT * FROM consumers WHERE phone_index IN (${placeholders(1, indexes.length)}) ORDER BY created_at, id`, indexes);
-    return rows.map((r) => this.fromRow(r));
+    return rows.map((r) => consumerOf(r, this.d.crypto));
   }
 
   async list(opts: { status?: ConsumerStatus; after?: string; limit: number }): Promise<Consumer[]> {
@@ -115,7 +99,7 @@ export class PgConsumerRepository implements ConsumerRepository {
       'SELECT * FROM consumers WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3',
       [opts.status ?? null, opts.after ?? null, opts.limit],
     );
-    return rows.map((r) => this.fromRow(r));
+    return rows.map((r) => consumerOf(r, this.d.crypto));
   }
 
   async update(id: string, changes: ConsumerChanges): Promise<Consumer> {
@@ -126,22 +110,23 @@ export class PgConsumerRepository implements ConsumerRepository {
     if (changes.address !== undefined) sets.push(['address_sealed', c.seal(changes.address, aad(T, 'address', id))]);
     if (changes.locale !== undefined) sets.push(['locale', changes.locale]);
     if (sets.length === 0) return this.get(id);
-    return this.fromRow(await this.touch(id, sets));
+    return consumerOf(await this.touch(id, sets), this.d.crypto);
   }
 
   async setPolicy(id: string, policy: ConsumerPolicy): Promise<Consumer> {
-    return this.fromRow(
+    return consumerOf(
       await this.touch(id, [
         ['password_above', policy.passwordAbove],
         ['call_above', policy.callAbove],
         ['frictionless_amount', policy.frictionlessAmount],
         ['frictionless_count', policy.frictionlessCount],
       ]),
+      this.d.crypto,
     );
   }
 
   async setStatus(id: string, status: ConsumerStatus): Promise<Consumer> {
-    return this.fromRow(await this.touch(id, [['status', status]]));
+    return consumerOf(await this.touch(id, [['status', status]]), this.d.crypto);
   }
 
   async setPinHash(id: string, pinHash: string): Promise<void> {
@@ -180,28 +165,6 @@ export class PgConsumerRepository implements ConsumerRepository {
     );
     if (!row) throw notFound(id);
     return row;
-  }
-
-  private fromRow(row: ConsumerRow): Consumer {
-    const c = this.d.crypto;
-    return {
-      id: row.id,
-      login: c.open(row.login_sealed, aad(T, 'login', row.id)),
-      phone: c.open(row.phone_sealed, aad(T, 'phone', row.id)),
-      nationalId: c.open(row.national_id_sealed, aad(T, 'national_id', row.id)),
-      address: c.open(row.address_sealed, aad(T, 'address', row.id)),
-      locale: parseLocale(row.locale, 'consumers.locale'),
-      status: row.status,
-      policy: {
-        passwordAbove: row.password_above,
-        callAbove: row.call_above,
-        frictionlessAmount: row.frictionless_amount,
-        frictionlessCount: row.frictionless_count,
-      },
-      hasPassword: row.password_hash !== null,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
   }
 }
 

@@ -4,16 +4,7 @@ import type { PgRepoDeps } from './deps.js';
 import type { EventType, MerchantEvent } from '../../domain/event.js';
 import { newId } from '../../domain/ids.js';
 import type { EventRepository } from '../../payments/repositories.js';
-
-interface EventRow {
-  seq: number;
-  id: string;
-  merchant_id: string;
-  type: EventType;
-  payment_id: string | null;
-  data: string;
-  created_at: string;
-}
+import { eventOf, type EventRow } from '../rows.js';
 
 /** Advisory lock class (two-int form) of one merchant's event stream; see `append`. */
 const STREAM_LOCK = 0x65767431; // "evt1"
@@ -73,12 +64,12 @@ export class PgEventRepository implements EventRepository {
        ORDER BY seq LIMIT $5`,
       [merchantId, opts.after ?? 0, opts.type ?? null, opts.paymentId ?? null, opts.limit],
     );
-    return rows.map(fromRow);
+    return rows.map(eventOf);
   }
 
   async get(id: string): Promise<MerchantEvent | undefined> {
     const row = await queryOne<EventRow>(this.q, 'SELECT * FROM events WHERE id = $1', [id]);
-    return row && fromRow(row);
+    return row && eventOf(row);
   }
 
   private giveUpAt(now: Date): string {
@@ -86,14 +77,3 @@ export class PgEventRepository implements EventRepository {
   }
 }
 
-function fromRow(row: EventRow): MerchantEvent {
-  return {
-    seq: row.seq,
-    id: row.id,
-    merchantId: row.merchant_id,
-    type: row.type,
-    paymentId: row.payment_id,
-    data: JSON.parse(row.data) as Record<string, unknown>,
-    createdAt: row.created_at,
-  };
-}

@@ -8,17 +8,7 @@ import { CallpayError } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import type { ApiKeyInfo, IssuedApiKey, Merchant, MerchantStatus } from '../../domain/merchant.js';
 import type { MerchantRepository } from '../../payments/repositories.js';
-
-interface MerchantRow {
-  id: string;
-  display_name: string;
-  spoken_name: string;
-  webhook_url: string | null;
-  voice_clip: string | null;
-  status: MerchantStatus;
-  created_at: string;
-  updated_at: string;
-}
+import { merchantOf, type MerchantRow } from '../rows.js';
 
 /**
  * Merchants and their API keys, as src/store/merchants.ts. A merchant row is locked with FOR NO KEY
@@ -40,7 +30,7 @@ export class PgMerchantRepository implements MerchantRepository {
       );
       return { row: inserted!, key: await this.insertKey(db, id) };
     });
-    return { merchant: fromRow(row), key };
+    return { merchant: merchantOf(row), key };
   }
 
   async get(id: string): Promise<Merchant> {
@@ -51,12 +41,12 @@ export class PgMerchantRepository implements MerchantRepository {
 
   async find(id: string): Promise<Merchant | undefined> {
     const row = await queryOne<MerchantRow>(this.q, 'SELECT * FROM merchants WHERE id = $1', [id]);
-    return row && fromRow(row);
+    return row && merchantOf(row);
   }
 
   async list(opts: { after?: string; limit: number }): Promise<Merchant[]> {
     const rows = await queryRows<MerchantRow>(this.q, 'SELECT * FROM merchants WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2', [opts.after ?? null, opts.limit]);
-    return rows.map(fromRow);
+    return rows.map(merchantOf);
   }
 
   async keys(merchantId: string): Promise<ApiKeyInfo[]> {
@@ -110,14 +100,14 @@ export class PgMerchantRepository implements MerchantRepository {
        WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
       [this.d.crypto.hashToken(apiKey)],
     );
-    return row && fromRow(row);
+    return row && merchantOf(row);
   }
 
   /** One UPDATE … RETURNING: no window between the existence check and the write. */
   private async update(id: string, column: 'voice_clip' | 'status', value: string | null): Promise<Merchant> {
     const row = await queryOne<MerchantRow>(this.q, `UPDATE merchants SET ${column} = $1, updated_at = $2 WHERE id = $3 RETURNING *`, [value, this.d.clock().toISOString(), id]);
     if (!row) throw notFound(id);
-    return fromRow(row);
+    return merchantOf(row);
   }
 
   private async insertKey(db: PgQueryable, merchantId: string): Promise<IssuedApiKey> {
@@ -134,15 +124,3 @@ function notFound(id: string): CallpayError {
   return new CallpayError('not_found', `merchant: no merchant ${id}`, 'merchant');
 }
 
-function fromRow(row: MerchantRow): Merchant {
-  return {
-    id: row.id,
-    displayName: row.display_name,
-    spokenName: row.spoken_name,
-    webhookUrl: row.webhook_url,
-    voiceClip: row.voice_clip,
-    status: row.status,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}

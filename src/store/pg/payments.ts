@@ -2,32 +2,11 @@ import type { PgQueryable, PgValue } from './db.js';
 import { execute, inUnit, placeholders, queryOne, queryRows } from './db.js';
 import type { PgRepoDeps } from './deps.js';
 import { CallpayError } from '../../domain/errors.js';
-import { assertTransition, type FailureCode, type PaymentStatus } from '../../domain/payment.js';
-import type { Decision, FrictionlessUsage } from '../../domain/policy.js';
+import { assertTransition, type PaymentStatus } from '../../domain/payment.js';
+import type { FrictionlessUsage } from '../../domain/policy.js';
 import type { NewPayment, Payment, Transition, TransitionPatch } from '../../domain/payment.js';
 import type { PaymentRepository } from '../../payments/repositories.js';
-
-interface PaymentRow {
-  id: string;
-  merchant_id: string;
-  amount: number;
-  currency: string;
-  reference: string;
-  description: string;
-  return_url: string;
-  metadata: string;
-  consumer_id: string | null;
-  billable_account_id: string | null;
-  status: PaymentStatus;
-  decision: string | null;
-  failure_code: FailureCode | null;
-  live: number;
-  amount_refunded: number;
-  authorized_at: string | null;
-  expires_at: string;
-  created_at: string;
-  updated_at: string;
-}
+import { paymentOf, type PaymentRow } from '../rows.js';
 
 type Refund = { id: string; amount: number; reason: string | null; createdAt: string };
 
@@ -53,7 +32,7 @@ export class PgPaymentRepository implements PaymentRepository {
        SELECT * FROM moved`,
       [p.id, null, reason, p.merchantId, p.amount, p.currency, p.reference, p.description, p.returnUrl, JSON.stringify(p.metadata), status, p.live ? 1 : 0, p.expiresAt, now],
     );
-    return fromRow(row!);
+    return paymentOf(row!);
   }
 
   async get(id: string): Promise<Payment> {
@@ -64,7 +43,7 @@ export class PgPaymentRepository implements PaymentRepository {
 
   async find(id: string): Promise<Payment | undefined> {
     const row = await queryOne<PaymentRow>(this.q, 'SELECT * FROM payments WHERE id = $1', [id]);
-    return row && fromRow(row);
+    return row && paymentOf(row);
   }
 
   async getForMerchant(merchantId: string, id: string): Promise<Payment> {
@@ -81,7 +60,7 @@ export class PgPaymentRepository implements PaymentRepository {
        ORDER BY id DESC LIMIT $5`,
       [merchantId, opts.reference ?? null, opts.status ?? null, opts.before ?? null, opts.limit],
     );
-    return rows.map(fromRow);
+    return rows.map(paymentOf);
   }
 
   /**
@@ -117,7 +96,7 @@ export class PgPaymentRepository implements PaymentRepository {
         values,
       );
       if (!row) throw new CallpayError('invalid_state', `payment: ${id} changed while being moved`, 'status');
-      return fromRow(row);
+      return paymentOf(row);
     });
   }
 
@@ -133,7 +112,7 @@ export class PgPaymentRepository implements PaymentRepository {
        SELECT * FROM moved`,
       [id, 'calling', reason, now],
     );
-    if (row) return fromRow(row);
+    if (row) return paymentOf(row);
     const current = await this.get(id);
     throw new CallpayError('invalid_state', `payment: ${id} is ${current.status}`, 'status');
   }
@@ -159,11 +138,11 @@ export class PgPaymentRepository implements PaymentRepository {
        ORDER BY expires_at LIMIT 100`,
       [now.toISOString(), new Date(now.getTime() - callGraceMs).toISOString()],
     );
-    return rows.map(fromRow);
+    return rows.map(paymentOf);
   }
 
   async calling(): Promise<Payment[]> {
-    return (await queryRows<PaymentRow>(this.q, "SELECT * FROM payments WHERE status = 'calling' ORDER BY id")).map(fromRow);
+    return (await queryRows<PaymentRow>(this.q, "SELECT * FROM payments WHERE status = 'calling' ORDER BY id")).map(paymentOf);
   }
 
   /**
@@ -201,7 +180,7 @@ export class PgPaymentRepository implements PaymentRepository {
          AND (call_lease_until < $1 OR (call_lease_until IS NULL AND updated_at < $2)) ORDER BY id LIMIT 100`,
       [nowIso, staleBeforeIso],
     );
-    return rows.map(fromRow);
+    return rows.map(paymentOf);
   }
 
   async callsStartedSince(by: { consumerId: string } | { merchantId: string }, since: Date): Promise<number> {
@@ -241,26 +220,3 @@ export class PgPaymentRepository implements PaymentRepository {
   }
 }
 
-function fromRow(row: PaymentRow): Payment {
-  return {
-    id: row.id,
-    merchantId: row.merchant_id,
-    amount: row.amount,
-    currency: row.currency,
-    reference: row.reference,
-    description: row.description,
-    returnUrl: row.return_url,
-    metadata: JSON.parse(row.metadata) as Record<string, string>,
-    consumerId: row.consumer_id,
-    billableAccountId: row.billable_account_id,
-    status: row.status,
-    decision: row.decision === null ? null : (JSON.parse(row.decision) as Decision),
-    failureCode: row.failure_code,
-    live: row.live === 1,
-    amountRefunded: row.amount_refunded,
-    authorizedAt: row.authorized_at,
-    expiresAt: row.expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
