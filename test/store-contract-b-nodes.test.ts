@@ -94,6 +94,25 @@ describe.each(bothDrivers())('%s store, two nodes at once', (driver, factory) =>
 
     // Row locks exist only on PostgreSQL (SQLite has one writer at a time): defined for it alone.
     if (driver === 'postgres') {
+      // SQLite's single writer serialises the check and the dial on its own; PostgreSQL needs the per-key lock.
+      it('two nodes checking a call cap and counting their dial at once never pass the cap', async () => {
+        const { consumer, merchant, acct } = await prepaid(1000);
+        const other = await site.node();
+        const payments = await Promise.all(Array.from({ length: 8 }, () => fx.payment(merchant, consumer, acct.id, 10)));
+        const since = new Date(site.clock.now.getTime() - 3_600_000);
+        const dialled = await Promise.all(
+          payments.map((p, i) =>
+            (i % 2 ? other : node).inTx(async (tx) => {
+              if ((await tx.dials.countSince({ consumerId: consumer }, since)) >= 3) return false;
+              await tx.dials.record({ paymentId: p, attempt: 1, consumerId: consumer, merchantId: merchant, number: '+886912345678' });
+              return true;
+            }),
+          ),
+        );
+        expect(dialled.filter(Boolean)).toHaveLength(3);
+        expect(await node.dials.countSince({ consumerId: consumer }, since)).toBe(3);
+      });
+
       it('a batch waits for a node that holds one of its rows locked', async () => {
         const consumer = await fx.consumer();
         const acct = await node.accounts.add(account(consumer));
