@@ -5,15 +5,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { enrolPrepaid, finalOf, startCallingWorld, type TestWorld } from './helpers/daemon.js';
 import { startSipp, type Sipp } from './helpers/sipp.js';
 import { writeDtmfPcap } from './helpers/pcap.js';
+import { usePgWorlds, WORLD_STORES } from './helpers/pg-world.js';
 
 /**
  * The call records of real calls: the embedded engine dials sipp, which answers busy first and then
  * keys the PIN; the merchant API and the operator CLI show both attempts as the engine recorded them.
  */
-describe('call records of real SIP calls', { timeout: 90_000 }, () => {
+usePgWorlds();
+
+describe.each(WORLD_STORES)('call records of real SIP calls (%s)', { timeout: 90_000 }, (store) => {
   let w: TestWorld | undefined;
   let sipp: Sipp | undefined;
-  const pcap = join(tmpdir(), `callpay-cdr-${process.pid}-${Date.now()}.pcap`);
+  const pcap = join(tmpdir(), `callpay-cdr-${process.pid}-${store}-${Date.now()}.pcap`);
 
   afterAll(async () => {
     await w?.close();
@@ -29,7 +32,7 @@ describe('call records of real SIP calls', { timeout: 90_000 }, () => {
       CALLPAY_IVR_RETRY_DELAY_MS: '300',
       CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '2000',
       CALLPAY_IVR_INTER_DIGIT_TIMEOUT_MS: '2000',
-    });
+    }, { store });
     await enrolPrepaid(w, 'alice', '1000');
     const created = await w.api('POST', '/v1/payments', {
       idem: 'cdr-e2e',

@@ -2,17 +2,20 @@ import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
 import { checkoutToken } from '../src/checkout/tokens.js';
+import { usePgWorlds, WORLD_STORES } from './helpers/pg-world.js';
 import { PASSWORD, PHONE_FORMS, Client, field, stepOf, resultOf, testid, expectSafePage, expectPageHeaders, readmeVerifier, createPayment, signIn, enterPassword, heldCall, readEvents, checkoutWorld } from './helpers/checkout.js';
 
 /** The consumer's way through the checkout page over HTTP: sign-in, password, attempt limits, live call progress and the signed return; the scripted engine plays the call. */
-describe('checkout flow', () => {
+usePgWorlds();
+
+describe.each(WORLD_STORES)('checkout flow (%s)', (store) => {
   let w: TestWorld;
   let b: Client;
   let shop: { id: string; apiKey: string; secret: string };
   const status = async (id: string) => (await w.daemon.store.payments.get(id)).status;
 
   beforeAll(async () => {
-    ({ w, shop } = await checkoutWorld());
+    ({ w, shop } = await checkoutWorld({}, store));
   });
   afterAll(async () => w.close());
 
@@ -27,6 +30,7 @@ describe('checkout flow', () => {
     expect(r.status).toBe(303);
     expect(r.location).toBe(`/checkout/${p.id}?token=${p.token}`);
     await eventually(() => expect(w.engine.requests).toHaveLength(calls + 1));
+    await call.ringing;
 
     const page = await b.get(r.location!);
     expect(stepOf(page.text)).toBe('calling');
@@ -129,7 +133,7 @@ describe('checkout flow', () => {
 
     // The consumer is not locked and no PIN failure was counted: the phone side is untouched.
     expect((await w.ctx.store.consumers.findByLogin('dora'))?.status).toBe('active');
-    expect(w.db.prepare('SELECT count(*) FROM pin_failures').pluck().get()).toBe(0);
+    expect(await w.query('SELECT count(*) AS n FROM pin_failures')).toEqual([{ n: 0 }]);
     w.engine.script.push({ kind: 'approved' });
     const byMerchant = await w.api('POST', '/v1/payments', { idem: `dora-${Math.random()}`, body: { amount: 15000, currency: 'TWD', reference: 'r', description: 'd', return_url: 'https://shop.example/', login_account: 'dora' } });
     expect(byMerchant.body.status, 'the merchant passed the login: the password is still asked for').toBe('requires_password');

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
 import { buildPayLink, payLinkSignature } from '../src/checkout/pay-link.js';
 import { Client, field, stepOf, testid } from './helpers/checkout.js';
+import { usePgWorlds, WORLD_STORES } from './helpers/pg-world.js';
 
 /** The payment-QR landing (a stall without a website) and its "done" page, over HTTP. */
 
@@ -11,13 +12,19 @@ const pathOf = (url: string) => {
   return `${u.pathname}${u.search}`;
 };
 
-describe('payment QR landing', () => {
+usePgWorlds();
+
+describe.each(WORLD_STORES)('payment QR landing (%s)', (store) => {
   let w: TestWorld;
   const publicUrl = 'http://127.0.0.1:8080';
-  const payments = () => w.db.prepare('SELECT count(*) FROM payments').pluck().get() as number;
+  const payments = async () => {
+    const [row] = await w.query<{ n: number }>('SELECT count(*) AS n FROM payments');
+    expect(typeof row?.n).toBe('number');
+    return row!.n;
+  };
 
   beforeAll(async () => {
-    w = await startWorld();
+    w = await startWorld({}, { store });
     await enrolPrepaid(w, 'alice', '1000');
   });
   afterAll(async () => w.close());
@@ -48,10 +55,10 @@ describe('payment QR landing', () => {
     expect(page.text).toMatch(/<button type="submit" autofocus>Continue<\/button>/);
     expect(page.text).not.toMatch(/<script\b[^>]*>[^<]+<\/script>|<[^>]*\sstyle=/);
 
-    const before = payments();
+    const before = await payments();
     expect((await b.request('POST', formAction(page.text), {})).status, 'no CSRF field').toBe(403);
     expect((await new Client(w.daemon.url).request('POST', formAction(page.text), { csrf: field(page.text, 'csrf') })).status, 'no cookie').toBe(403);
-    expect(payments()).toBe(before);
+    expect(await payments()).toBe(before);
 
     const r = await b.request('POST', formAction(page.text), { csrf: field(page.text, 'csrf') });
     expect(r.status).toBe(303);
@@ -73,7 +80,7 @@ describe('payment QR landing', () => {
     expect(page.text).not.toContain('data-testid="amount"');
     const csrf = field(page.text, 'csrf');
 
-    const before = payments();
+    const before = await payments();
     for (const typed of ['', 'abc', '12.345', '-5', '0', '99999999999999']) {
       const bad = await b.request('POST', formAction(page.text), { csrf, amount: typed });
       expect(bad.status, typed).toBe(422);
@@ -82,7 +89,7 @@ describe('payment QR landing', () => {
       expect(field(bad.text, 'csrf')).toBe(csrf);
     }
     expect(/id="amount"[^>]* value="([^"]*)"/.exec((await b.request('POST', formAction(page.text), { csrf, amount: '12.345' })).text)?.[1], 'what was typed is kept').toBe('12.345');
-    expect(payments()).toBe(before);
+    expect(await payments()).toBe(before);
 
     w.engine.script.push({ kind: 'approved' });
     const r = await b.request('POST', formAction(page.text), { csrf, amount: ' 234.50 ' });

@@ -7,6 +7,7 @@ import { startSipp, type Sipp } from './helpers/sipp.js';
 import { writeDtmfPcap } from './helpers/pcap.js';
 import { openRtpPhone } from './helpers/rtp-phone.js';
 import { startReceiver } from './helpers/receiver.js';
+import { usePgWorlds, WORLD_STORES } from './helpers/pg-world.js';
 import { verifySignature } from '../src/notify/signature.js';
 import { loadPromptSet, SHIPPED_PROMPTS_DIR } from '../src/ivr/prompts.js';
 import { GREETING, PHRASES, sayAmount } from '../src/ivr/say/index.js';
@@ -20,7 +21,9 @@ import { encode } from '../src/telephony/media/g711.js';
 /** A clip as the phone should hear it: its samples in G.711 μ-law. */
 const ulaw = (file: string) => Buffer.from(encode('PCMU', parseWav(readFileSync(file), file)));
 
-describe('end to end: payment authorized by a real call', { timeout: 90_000 }, () => {
+usePgWorlds();
+
+describe.each(WORLD_STORES)('end to end: payment authorized by a real call (%s)', { timeout: 90_000 }, (store) => {
   let w: TestWorld | undefined;
   let sipp: Sipp | undefined;
   const cleanups: Array<() => Promise<void>> = [];
@@ -40,7 +43,7 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
       CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '2000',
       CALLPAY_IVR_INTER_DIGIT_TIMEOUT_MS: '2000',
       ...env,
-    });
+    }, { store });
     return w;
   }
 
@@ -67,8 +70,10 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     const done = await finalOf(t, created.body.id, merchant.api_key);
     expect(done).toMatchObject({ status: 'succeeded' });
     expect(await t.ctx.store.ledger.available(account)).toBe(100000 - 15000);
-    expect(t.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(created.body.id)).toEqual(['hold', 'post']);
-    const attempts = t.db.prepare('SELECT outcome, sip_status AS sipStatus, digit_count AS digits FROM call_attempts WHERE payment_id = ?').all(created.body.id);
+    // in the order made: by time, then the hold before what resolves it
+    const transfers = await t.query<{ kind: string }>('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY created_at, kind', [created.body.id]);
+    expect(transfers.map((r) => r.kind)).toEqual(['hold', 'post']);
+    const attempts = await t.query('SELECT outcome, sip_status AS "sipStatus", digit_count AS digits FROM call_attempts WHERE payment_id = ?', [created.body.id]);
     expect(attempts).toEqual([{ outcome: 'answered', sipStatus: 200, digits: 7 }]);
     await eventually(() => expect(receiver.received.length).toBe(1), 10_000);
     const delivery = receiver.received[0]!;
@@ -85,7 +90,7 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     const created = await pay(t, 'alice');
     expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'declined', failure_code: 'wrong_pin' });
     expect(await t.ctx.store.ledger.available(account)).toBe(100000);
-    expect(t.db.prepare('SELECT count(*) FROM pin_failures').pluck().get()).toBe(3);
+    expect(await t.query('SELECT count(*) AS n FROM pin_failures')).toEqual([{ n: 3 }]);
     await phone.stop();
 
     sipp = await pcapPhone('answer-dtmf', '*');
@@ -103,7 +108,7 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     await enrolPrepaid(t, 'alice', '1000');
     const created = await pay(t, 'alice');
     expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'succeeded' });
-    const attempts = t.db.prepare('SELECT attempt, outcome, sip_status AS sipStatus FROM call_attempts WHERE payment_id = ? ORDER BY attempt').all(created.body.id);
+    const attempts = await t.query('SELECT attempt, outcome, sip_status AS "sipStatus" FROM call_attempts WHERE payment_id = ? ORDER BY attempt', [created.body.id]);
     expect(attempts).toEqual([{ attempt: 1, outcome: 'busy', sipStatus: 486 }, { attempt: 2, outcome: 'answered', sipStatus: 200 }]);
   });
 
@@ -113,7 +118,7 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     await enrolPrepaid(t, 'alice', '1000');
     const created = await pay(t, 'alice');
     expect(await finalOf(t, created.body.id)).toMatchObject({ status: 'failed', failure_code: 'no_answer' });
-    expect(t.db.prepare('SELECT count(*) FROM call_attempts WHERE payment_id = ?').pluck().get(created.body.id)).toBe(2);
+    expect(await t.query('SELECT count(*) AS n FROM call_attempts WHERE payment_id = ?', [created.body.id])).toEqual([{ n: 2 }]);
   });
 
   it('never dials a locked consumer', async () => {
@@ -127,7 +132,7 @@ describe('end to end: payment authorized by a real call', { timeout: 90_000 }, (
     const transitions = (await t.api('GET', `/v1/payments/${created.body.id}/transitions`)).body.data as Array<{ to: string }>;
     expect(transitions.at(-1)).toMatchObject({ to: 'declined' });
     expect(transitions.map((x) => x.to)).not.toContain('calling');
-    expect(t.db.prepare('SELECT count(*) FROM call_attempts WHERE payment_id = ?').pluck().get(created.body.id)).toBe(0);
+    expect(await t.query('SELECT count(*) AS n FROM call_attempts WHERE payment_id = ?', [created.body.id])).toEqual([{ n: 0 }]);
     expect(sipp.messages()).not.toContain('INVITE');
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
+import { usePgWorlds, WORLD_STORES } from './helpers/pg-world.js';
 import type { AuthorizationRequest } from '../src/payments/ports.js';
 
 const order = (extra: Record<string, unknown> = {}) => ({
@@ -7,15 +8,24 @@ const order = (extra: Record<string, unknown> = {}) => ({
 });
 let seq = 0;
 const idem = () => `key-${++seq}-${Math.random()}`;
+/** A payment's transfers in the order they were made: by time, then the hold before what resolves it. */
+const transferKinds = async (w: TestWorld, paymentId: string) =>
+  (await w.query<{ kind: string }>('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY created_at, kind', [paymentId])).map((r) => r.kind);
 
-describe('merchant API', () => {
+usePgWorlds();
+
+describe.each(WORLD_STORES)('merchant API (%s)', (store) => {
   let w: TestWorld;
   let aliceAccount: string;
-  const count = () => w.db.prepare('SELECT count(*) FROM payments').pluck().get() as number;
+  const count = async () => {
+    const [row] = await w.query<{ n: number }>('SELECT count(*) AS n FROM payments');
+    expect(typeof row?.n).toBe('number');
+    return row!.n;
+  };
   const available = (acct: string) => w.ctx.store.ledger.available(acct);
 
   beforeAll(async () => {
-    w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '1000' });
+    w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '1000' }, { store });
     aliceAccount = await enrolPrepaid(w, 'alice', '1000');
   });
   afterAll(async () => w.close());
@@ -43,12 +53,12 @@ describe('merchant API', () => {
   it('replays the same Idempotency-Key and body, refuses it with another body, requires it', async () => {
     const key = idem();
     const first = await w.api('POST', '/v1/payments', { body: order({ reference: 'idem' }), idem: key });
-    const before = count();
+    const before = await count();
     const again = await w.api('POST', '/v1/payments', { body: order({ reference: 'idem' }), idem: key });
     expect(again.status).toBe(201);
     expect(again.body).toEqual(first.body);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(count()).toBe(before);
+    expect(await count()).toBe(before);
     const conflict = await w.api('POST', '/v1/payments', { body: order({ reference: 'other' }), idem: key });
     expect([conflict.status, conflict.body.error.code]).toEqual([409, 'idempotency_conflict']);
     const missing = await w.api('POST', '/v1/payments', { body: order() });
@@ -76,22 +86,22 @@ describe('merchant API', () => {
     ['metadata', { metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) }],
     ['surprise', { surprise: true }],
   ])('refuses a bad %s, storing nothing', async (field, extra) => {
-    const before = count();
+    const before = await count();
     const r = await w.api('POST', '/v1/payments', { body: order(extra), idem: idem() });
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'invalid_field', field });
-    expect(count()).toBe(before);
+    expect(await count()).toBe(before);
   });
 
   it('refuses malformed JSON (400), other content types (415) and bodies over 16 KiB (413)', async () => {
-    const before = count();
+    const before = await count();
     const bad = await w.api('POST', '/v1/payments', { raw: '{"amount": 1', headers: { 'content-type': 'application/json' }, idem: idem() });
     expect([bad.status, bad.body.error.code]).toEqual([400, 'malformed_json']);
     const form = await w.api('POST', '/v1/payments', { raw: 'amount=1', headers: { 'content-type': 'application/x-www-form-urlencoded' }, idem: idem() });
     expect([form.status, form.body.error.code]).toEqual([415, 'unsupported_media_type']);
     const big = await w.api('POST', '/v1/payments', { body: order({ description: 'x'.repeat(17_000) }), idem: idem() });
     expect([big.status, big.body.error.code]).toEqual([413, 'payload_too_large']);
-    expect(count()).toBe(before);
+    expect(await count()).toBe(before);
   });
 
   it('hides other merchants\u2019 payments behind 404', async () => {
@@ -122,8 +132,7 @@ describe('merchant API', () => {
     expect(await call?.verifyPin('482917')).toBe('wrong');
     const events = await w.api('GET', `/v1/events?payment_id=${r.body.id}`);
     expect(events.body.data.map((e: { type: string }) => e.type)).toEqual(['payment.succeeded']);
-    const transfers = w.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id);
-    expect(transfers).toEqual(['hold', 'post']);
+    expect(await transferKinds(w, r.body.id)).toEqual(['hold', 'post']);
     const transitions = await w.api('GET', `/v1/payments/${r.body.id}/transitions`);
     expect(transitions.body.data.map((t: { to: string }) => t.to)).toEqual(['requires_consumer', 'calling', 'calling', 'succeeded']);
   });
@@ -147,7 +156,7 @@ describe('merchant API', () => {
     });
     expect(done.failure_code).toBe(code);
     expect(await available(aliceAccount)).toBe(start);
-    expect(w.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id)).toEqual(['hold', 'void']);
+    expect(await transferKinds(w, r.body.id)).toEqual(['hold', 'void']);
     const events = await w.api('GET', `/v1/events?payment_id=${r.body.id}`);
     expect(events.body.data.map((e: { type: string }) => e.type)).toEqual([`payment.${status}`]);
   });
@@ -162,7 +171,7 @@ describe('merchant API', () => {
     const p = await w.api('POST', '/v1/payments', { body: order({ login_account: 'postie' }), idem: idem() });
     expect(p.body).toMatchObject({ status: 'declined', failure_code: 'credit_limit_exceeded' });
     expect(w.engine.requests.length).toBe(calls);
-    expect(w.db.prepare('SELECT count(*) FROM transfers WHERE payment_id IN (?, ?)').pluck().get(r.body.id, p.body.id)).toBe(0);
+    expect(await w.query('SELECT count(*) AS n FROM transfers WHERE payment_id IN (?, ?)', [r.body.id, p.body.id])).toEqual([{ n: 0 }]);
   });
 
   it('locks the consumer after five wrong PINs across calls; an operator unlocks', async () => {
@@ -250,13 +259,21 @@ describe('merchant API', () => {
 
   it('expires a call that outlives its payment: hangs up and releases the hold', async () => {
     let hungUp = false;
-    w.engine.script.push((req) => new Promise((resolve) => req.signal.addEventListener('abort', () => {
-      hungUp = true;
-      resolve({ kind: 'hung_up' });
-    })));
+    let ringing = () => {};
+    const inCall = new Promise<void>((resolve) => (ringing = resolve));
+    w.engine.script.push((req) => new Promise((resolve) => {
+      req.signal.addEventListener('abort', () => {
+        hungUp = true;
+        resolve({ kind: 'hung_up' });
+      });
+      ringing();
+    }));
     const start = await available(aliceAccount);
     const r = await w.api('POST', '/v1/payments', { body: order({ login_account: 'alice' }), idem: idem() });
     expect(r.body.status).toBe('calling');
+    // The call runs after the reply: on PostgreSQL it reaches the phone a few round trips later, and
+    // expiring it before then would abort a call that has not begun.
+    await inCall;
     expect(await available(aliceAccount)).toBe(start - 15000);
     w.clock.advance(601_000);
     await w.daemon.sweeper.sweep();
@@ -266,7 +283,7 @@ describe('merchant API', () => {
     await eventually(async () => expect((await w.api('GET', `/v1/payments/${r.body.id}`)).body.status).toBe('expired'));
     expect(hungUp).toBe(true);
     expect(await available(aliceAccount)).toBe(start);
-    expect(w.db.prepare('SELECT kind FROM transfers WHERE payment_id = ? ORDER BY rowid').pluck().all(r.body.id)).toEqual(['hold', 'void']);
+    expect(await transferKinds(w, r.body.id)).toEqual(['hold', 'void']);
   });
 
   it('refunds partially then fully, never more than charged', async () => {
@@ -316,9 +333,9 @@ describe('merchant API', () => {
   });
 });
 
-describe('toll-fraud caps', () => {
+describe.each(WORLD_STORES)('toll-fraud caps (%s)', (store) => {
   it('declines payments past the calls per consumer per hour, before any call', async () => {
-    const w = await startWorld({ CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '2' });
+    const w = await startWorld({ CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '2' }, { store });
     try {
       await enrolPrepaid(w, 'alice', '1000');
       for (let i = 0; i < 2; i++) {
@@ -340,9 +357,9 @@ describe('toll-fraud caps', () => {
   });
 });
 
-describe('rate limit', () => {
+describe.each(WORLD_STORES)('rate limit (%s)', (store) => {
   it('answers 429 with Retry-After past the per-merchant limit', async () => {
-    const w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '3', CALLPAY_RATE_LIMIT_PER_SECOND: '1' });
+    const w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '3', CALLPAY_RATE_LIMIT_PER_SECOND: '1' }, { store });
     try {
       const statuses: number[] = [];
       let retryAfter: string | null = null;

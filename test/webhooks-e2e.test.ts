@@ -1,16 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrolPrepaid, eventually, startWorld, type TestWorld } from './helpers/daemon.js';
 import { startReceiver } from './helpers/receiver.js';
+import { usePgWorlds, WORLD_STORES } from './helpers/pg-world.js';
 import { verifySignature } from '../src/notify/signature.js';
 
+usePgWorlds();
+
 /** The running daemon delivers a signed payment.succeeded, retrying after the merchant's 500. */
-describe('webhooks from the daemon', () => {
+describe.each(WORLD_STORES)('webhooks from the daemon (%s)', (store) => {
   let w: TestWorld;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    w = await startWorld();
+    w = await startWorld({}, { store });
   });
   afterAll(async () => {
     await w.close();
@@ -39,7 +42,7 @@ describe('webhooks from the daemon', () => {
     const t = Number(/t=(\d+)/.exec(header)?.[1]);
     expect(verifySignature(header, second?.body ?? '', merchant.webhook_secret, { now: t })).toBe(true);
     expect(verifySignature(header, second?.body ?? '', 'whsec_wrong', { now: t })).toBe(false);
-    const row = w.db.prepare('SELECT status, attempts FROM webhook_deliveries ORDER BY created_at DESC LIMIT 1').get();
-    expect(row).toEqual({ status: 'delivered', attempts: 2 });
+    const rows = await w.query('SELECT status, attempts FROM webhook_deliveries ORDER BY created_at DESC LIMIT 1');
+    expect(rows).toEqual([{ status: 'delivered', attempts: 2 }]);
   });
 });

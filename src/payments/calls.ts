@@ -103,6 +103,11 @@ export class CallRunner {
     if (!subject) return;
     const { payment, consumer, merchant } = subject;
     const log = this.d.log.child({ paymentId });
+    if (signal.aborted) {
+      // Expired (or taken over) before the engine was reached: never dial for it.
+      await this.d.steps.finishCall(paymentId, { kind: 'failed', reason: 'ended before dialling' }, this.expired.has(paymentId));
+      return;
+    }
     // Call records are written in order, as they come; a failed write is logged, never fatal to the call.
     let records = Promise.resolve();
     let outcome: CallOutcome;

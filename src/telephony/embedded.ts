@@ -177,7 +177,9 @@ class EmbeddedCall implements Call {
       this.log.info({ endedBy: by, digits: this.rec.digitCount }, 'call ended');
       return { ...this.rec };
     });
-    req.signal?.addEventListener('abort', () => void this.hangup(), { once: true });
+    // An abort that came before the answer has already fired: hang up now, not never.
+    if (req.signal?.aborted) void this.hangup();
+    else req.signal?.addEventListener('abort', () => void this.hangup(), { once: true });
   }
 
   async play(clips: readonly string[], opts: PlayOptions = { bargeIn: false }): Promise<PlayResult> {

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { enrolPrepaid, startWorld, type TestWorld } from './daemon.js';
+import type { WorldStore } from './pg-world.js';
 import type { AuthorizationRequest, CallOutcome } from '../../src/payments/ports.js';
 
 
@@ -125,17 +126,24 @@ export async function enterPassword(b: Client, p: Created, password: string): Pr
   return b.post(`/checkout/${p.id}/password`, { token: p.token, csrf: field(page.text, 'csrf'), password });
 }
 
-/** A scripted call that reports progress, then waits for `release` before approving. */
-export function heldCall(): { script: (req: AuthorizationRequest) => Promise<CallOutcome>; release(): void } {
+/**
+ * A scripted call that reports progress, then waits for `release` before approving. `ringing`
+ * resolves once that progress is reported (the call runs after the HTTP reply, later on PostgreSQL).
+ */
+export function heldCall(): { script: (req: AuthorizationRequest) => Promise<CallOutcome>; release(): void; ringing: Promise<void> } {
   let release = () => {};
   const gate = new Promise<void>((resolve) => (release = resolve));
+  let rang = () => {};
+  const ringing = new Promise<void>((resolve) => (rang = resolve));
   return {
     release: () => release(),
+    ringing,
     script: async (req) => {
       req.onProgress({ type: 'dialing', attempt: 1 });
       req.onProgress({ type: 'not_answered', attempt: 1, outcome: 'busy', retryInMs: 20_000 });
       req.onProgress({ type: 'dialing', attempt: 2 });
       req.onProgress({ type: 'ringing', attempt: 2 });
+      rang();
       await gate;
       req.onProgress({ type: 'answered', attempt: 2 });
       req.onProgress({ type: 'pin', result: 'wrong' });
@@ -188,8 +196,8 @@ export interface CheckoutWorld {
 }
 
 /** A daemon with a merchant and consumers in every state the checkout pages must handle. */
-export async function checkoutWorld(env: Record<string, string> = {}): Promise<CheckoutWorld> {
-  const w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '1000', ...env });
+export async function checkoutWorld(env: Record<string, string> = {}, store: WorldStore = 'sqlite'): Promise<CheckoutWorld> {
+  const w = await startWorld({ CALLPAY_RATE_LIMIT_BURST: '1000', ...env }, { store });
   const m = JSON.parse((await w.cli(['merchant', 'add', '--name', 'Shilin Night Market', '--json'])).stdout) as { id: string; api_key: string; webhook_secret: string };
   const shop = { id: m.id, apiKey: m.api_key, secret: m.webhook_secret };
   await enrolPrepaid(w, 'alice', '1000');

@@ -1,11 +1,12 @@
 import { expect } from 'vitest';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { runCli, tempDir } from './cli.js';
 import { freeRtpPortRange } from './rtp-phone.js';
 import { openContext, type AppContext } from '../../src/wiring/context.js';
 import { startDaemon, type Daemon } from '../../src/wiring/daemon.js';
 import type { AuthorizationRequest, CallAuthorizer, CallOutcome } from '../../src/payments/ports.js';
 import { checkApiResponse } from './openapi.js';
+import { newPgWorldDatabase, pgWorldDb, sqliteWorldDb, type SqlParam, type SqlRow, type WorldDb, type WorldStore } from './pg-world.js';
 
 export type Script = CallOutcome | ((req: AuthorizationRequest) => Promise<CallOutcome>);
 
@@ -32,8 +33,11 @@ export interface TestWorld {
   dir: string;
   ctx: AppContext;
   daemon: Daemon;
-  /** A connection of the test's own to the same database file, to look at rows directly. */
-  db: Database.Database;
+  store: WorldStore;
+  /** SQLite worlds only: a connection of the test's own to the same database file. Throws on PostgreSQL. */
+  readonly db: Database.Database;
+  /** Rows of the world's database, on either store: portable SQL with `?` placeholders. */
+  query<R extends SqlRow = SqlRow>(sql: string, params?: SqlParam[]): Promise<R[]>;
   engine: ReturnType<typeof scriptedAuthorizer>;
   apiKey: string;
   merchantId: string;
@@ -44,14 +48,22 @@ export interface TestWorld {
   close(): Promise<void>;
 }
 
+export interface WorldOptions {
+  configuredEngine?: boolean;
+  /** Default sqlite. postgres: a fresh database on the file's cluster (usePgWorlds() in the test file). */
+  store?: WorldStore;
+}
+
 /**
  * A world of its own: temp directory, database, consumers enrolled through the CLI, two merchants,
  * and the daemon on a free loopback port with a scripted call engine and a controllable clock.
  */
-export async function startWorld(env: Record<string, string> = {}, opts: { configuredEngine?: boolean } = {}): Promise<TestWorld> {
+export async function startWorld(env: Record<string, string> = {}, opts: WorldOptions = {}): Promise<TestWorld> {
+  const store = opts.store ?? 'sqlite';
+  const pg = store === 'postgres' ? await newPgWorldDatabase() : undefined;
   const tmp = tempDir();
   // Tests place many calls to one consumer (and one number); the toll-fraud caps have their own tests.
-  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ADMIN_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '1000', CALLPAY_IVR_MAX_CALLS_PER_NUMBER_PER_HOUR: '1000', ...env };
+  const fullEnv = { CALLPAY_HTTP_PORT: '0', CALLPAY_ADMIN_PORT: '0', CALLPAY_ARGON2_WORKERS: '1', CALLPAY_IVR_MAX_CALLS_PER_CONSUMER_PER_HOUR: '1000', CALLPAY_IVR_MAX_CALLS_PER_NUMBER_PER_HOUR: '1000', ...pg?.env, ...env };
   const cli = (args: string[], stdin?: string) => runCli(args, { cwd: tmp.path, env: fullEnv, ...(stdin === undefined ? {} : { stdin }) });
   await cli(['init']);
   const merchant = JSON.parse((await cli(['merchant', 'add', '--name', 'Night Market Stall 12', '--json'])).stdout) as { id: string; api_key: string };
@@ -59,15 +71,27 @@ export async function startWorld(env: Record<string, string> = {}, opts: { confi
   const clock = { now: Date.now(), advance(ms: number) { clock.now += ms; } };
   // With configuredEngine the daemon runs on real time (embedded SIP in the e2e tests).
   const ctx = await openContext({ logLevel: 'silent' }, { cwd: tmp.path, env: fullEnv, ...(opts.configuredEngine ? {} : { clock: () => new Date(clock.now) }) });
+  // An env of the test's own that names another store would make "both stores" a lie
+  if (ctx.config.store.driver !== store) {
+    await ctx.close();
+    tmp.remove();
+    throw new Error(`startWorld({ store: '${store}' }) opened a ${ctx.config.store.driver} store`);
+  }
   const engine = scriptedAuthorizer();
   // With configuredEngine the daemon builds its engine from the config (embedded SIP in the e2e tests).
   const daemon = await startDaemon(ctx, opts.configuredEngine ? {} : { authorizer: engine });
-  const db = new Database(ctx.config.database);
+  const sqlite = pg ? undefined : sqliteWorldDb(ctx.config.database);
+  const own: WorldDb = pg ? pgWorldDb(pg.url) : sqlite!;
   const world: TestWorld = {
     dir: tmp.path,
     ctx,
     daemon,
-    db,
+    store,
+    get db(): Database.Database {
+      if (!sqlite) throw new Error('TestWorld.db is the SQLite file, and this world runs on PostgreSQL: use await w.query(sql, params)');
+      return sqlite.sqlite;
+    },
+    query: (sql, params) => own.query(sql, params),
     engine,
     apiKey: merchant.api_key,
     merchantId: merchant.id,
@@ -92,7 +116,7 @@ export async function startWorld(env: Record<string, string> = {}, opts: { confi
       return { status: res.status, body: parsed as any, headers: res.headers };
     },
     async close() {
-      db.close();
+      await own.close();
       // The daemon running now: a test may have restarted it on the same context.
       await world.daemon.stop();
       await ctx.close();
@@ -118,7 +142,7 @@ export { eventually };
  * A world whose daemon places real calls with the embedded engine (SIP on a free port, RTP on a
  * checked free range) to the phone listening on `phonePort` of 127.0.0.1 (sipp, usually).
  */
-export async function startCallingWorld(phonePort: number, env: Record<string, string> = {}): Promise<TestWorld> {
+export async function startCallingWorld(phonePort: number, env: Record<string, string> = {}, opts: { store?: WorldStore } = {}): Promise<TestWorld> {
   const rtp = await freeRtpPortRange(8);
   return startWorld({
     CALLPAY_TELEPHONY_SIP_BIND_PORT: '0',
@@ -126,7 +150,7 @@ export async function startCallingWorld(phonePort: number, env: Record<string, s
     CALLPAY_TELEPHONY_RTP_PORT_MIN: String(rtp.portMin),
     CALLPAY_TELEPHONY_RTP_PORT_MAX: String(rtp.portMax),
     ...env,
-  }, { configuredEngine: true });
+  }, { configuredEngine: true, ...opts });
 }
 
 /** Waits (bounded) until a payment has ended after its call, and returns its status and failure code. */

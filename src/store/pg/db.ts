@@ -214,7 +214,7 @@ export async function inUnit<T>(q: PgQueryable, work: (db: PgQueryable) => Promi
   return work(q);
 }
 
-function isPgTx(q: PgQueryable): q is PgTx {
+export function isPgTx(q: PgQueryable): q is PgTx {
   return typeof (q as Partial<PgTx>).withTransaction === 'function';
 }
 

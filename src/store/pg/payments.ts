@@ -1,5 +1,5 @@
 import type { PgQueryable, PgValue } from './db.js';
-import { execute, inUnit, placeholders, queryOne, queryRows } from './db.js';
+import { execute, inUnit, isPgTx, placeholders, queryOne, queryRows } from './db.js';
 import type { PgRepoDeps } from './deps.js';
 import { CallpayError } from '../../domain/errors.js';
 import { assertTransition, type PaymentStatus } from '../../domain/payment.js';
@@ -46,8 +46,16 @@ export class PgPaymentRepository implements PaymentRepository {
     return row && paymentOf(row);
   }
 
+  /**
+   * Inside a transaction (cancel, refund) the row is locked until it commits: refund computes what
+   * is left and the new total from this read, so a concurrent refund (this node or another) must
+   * wait here and then read the first one's committed total, as SQLite's single writer ensured.
+   * On the pool (a GET) a plain read.
+   */
   async getForMerchant(merchantId: string, id: string): Promise<Payment> {
-    const p = await this.find(id);
+    const lock = isPgTx(this.q) ? ' FOR UPDATE' : '';
+    const row = await queryOne<PaymentRow>(this.q, `SELECT * FROM payments WHERE id = $1${lock}`, [id]);
+    const p = row && paymentOf(row);
     if (!p || p.merchantId !== merchantId) throw new CallpayError('not_found', `payment: no payment ${id}`, 'id');
     return p;
   }

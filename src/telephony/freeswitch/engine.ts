@@ -113,7 +113,8 @@ function dial(link: EslLink, opts: FreeswitchEngineOptions, req: DialRequest): P
             if (settled) return;
             const call = new FreeswitchCall(uuid, link, opts, log, startedAt);
             link.own(uuid, call);
-            req.signal?.addEventListener('abort', () => void call.hangup(), { once: true });
+            if (req.signal?.aborted) void call.hangup();
+            else req.signal?.addEventListener('abort', () => void call.hangup(), { once: true });
             settled = true;
             clearTimeout(guard);
             req.signal?.removeEventListener('abort', onAbort);
