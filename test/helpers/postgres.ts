@@ -49,6 +49,12 @@ export interface PgCluster {
 export interface StartPostgresOptions {
   /** How long to wait for the first successful connection. Default 30 s. */
   readyTimeoutMs?: number;
+  /**
+   * Keep PostgreSQL's durability settings (fsync, synchronous_commit, full_page_writes on, as in
+   * production) instead of turning them off. Default false: the tests measure constraints and locks,
+   * not durability. bench/intake.ts uses it to price a commit that really reaches the disk.
+   */
+  durable?: boolean;
 }
 
 class PortTaken extends Error {}
@@ -75,7 +81,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     let lastError: unknown;
     for (let attempt = 0; attempt < 4; attempt++) {
       try {
-        return await launch(dir, password, owner, options.readyTimeoutMs ?? 30_000);
+        return await launch(dir, password, owner, options.readyTimeoutMs ?? 30_000, options.durable === true);
       } catch (err) {
         lastError = err;
         // another process bound the port between our probe and the postmaster's bind: another port
@@ -154,7 +160,7 @@ async function initdb(dir: string, pwfile: string, owner: Owner | undefined): Pr
   if (exit?.code !== 0) throw new Error(`initdb failed (code ${exit?.code}, signal ${exit?.signal})\n${r.output().slice(-4_000)}`);
 }
 
-async function launch(dir: string, password: string, owner: Owner | undefined, readyTimeoutMs: number): Promise<PgCluster> {
+async function launch(dir: string, password: string, owner: Owner | undefined, readyTimeoutMs: number, durable: boolean): Promise<PgCluster> {
   const port = await freeTcpPort();
   const r = run('postgres', [
     '-D', join(dir, 'data'),
@@ -162,10 +168,10 @@ async function launch(dir: string, password: string, owner: Owner | undefined, r
     '-k', dir,
     '-c', `listen_addresses=${HOST}`,
     '-c', 'unix_socket_permissions=0700',
-    // durability is not what these tests measure; the ledger's guarantees are constraints and locks
-    '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off',
+    // durability is not what these tests measure (the ledger's guarantees are constraints and locks): off unless durable
+    '-c', `fsync=${durable ? 'on' : 'off'}`,
+    '-c', `synchronous_commit=${durable ? 'on' : 'off'}`,
+    '-c', `full_page_writes=${durable ? 'on' : 'off'}`,
     '-c', 'max_connections=200',
     '-c', 'logging_collector=off',
   ], dir, owner);
