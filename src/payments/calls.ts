@@ -6,6 +6,9 @@ import type { CallRecord } from '../domain/call.js';
 import type { ProgressHub } from './progress.js';
 import type { CallAuthorizer, CallOutcome, PinCheck } from './ports.js';
 
+/** Tries at recording a call's outcome (backoff 0.2, 0.4, 0.8, 1.6 s between them). */
+const FINISH_ATTEMPTS = 5;
+
 /** What a call needs to know about its payment. */
 export interface CallSubject {
   payment: Payment;
@@ -143,6 +146,24 @@ export class CallRunner {
     }
     await records;
     log.info({ outcome: outcome.kind }, 'authorization call ended');
-    await this.d.steps.finishCall(paymentId, outcome, this.expired.has(paymentId));
+    await this.finish(paymentId, outcome, log);
+  }
+
+  /**
+   * The outcome must reach the database: a transient failure (the database busy beyond its timeout)
+   * would otherwise leave the payment in its call step until a restart. finishCall is safe to repeat
+   * (it acts only while the payment is still calling; the charge is idempotent).
+   */
+  private async finish(paymentId: string, outcome: CallOutcome, log: Logger): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.d.steps.finishCall(paymentId, outcome, this.expired.has(paymentId));
+        return;
+      } catch (e) {
+        if (attempt >= FINISH_ATTEMPTS) throw e;
+        log.warn({ err: e, attempt }, 'recording the call outcome failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
+    }
   }
 }
