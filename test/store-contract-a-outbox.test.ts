@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { arrivals, waitFor } from './helpers/wait.js';
+import { lockWaiters } from './helpers/stores.js';
 import { describe, expect, it } from 'vitest';
 import { Keyring } from '../src/crypto/keyring.js';
 import type { Store } from '../src/payments/repositories.js';
@@ -39,11 +40,13 @@ describe.each(DRIVERS)('store contract A, outbox and audit (%s)', (driver) => {
       const a = await open();
       const b = await another(a);
       const m = await withMerchant(a);
+      // PostgreSQL: all four requests' transactions are open before any looks the key up.
+      const meet = arrivals(driver === 'postgres' ? 4 : 1);
       const request = (s: Store) => s.withTransaction(async (tx) => {
+        await meet.arrive();
         const stored = await tx.idempotency.lookup(m, 'same-key', hash('body'));
         if (stored) return { replay: true, response: stored };
         const p = await tx.payments.insert(payment(m), 'requires_consumer', 'created');
-        await sleep(50);
         const response = { status: 201, body: { id: p.id } };
         await tx.idempotency.save(m, 'same-key', hash('body'), response);
         return { replay: false, response };
@@ -92,7 +95,8 @@ describe.each(DRIVERS)('store contract A, outbox and audit (%s)', (driver) => {
       const ta = a.withTransaction(async (tx) => {
         const e = await tx.events.append(m, 'payment.succeeded', null, { n: 1 });
         appended();
-        await sleep(200);
+        // Commit only once the other node's append is seen waiting behind ours.
+        if (driver === 'postgres') await waitFor('the second append to wait on the event-order lock', async () => (await lockWaiters(b)) > 0);
         order.push('first commits');
         return e;
       });

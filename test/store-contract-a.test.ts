@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { arrivals, waitFor } from './helpers/wait.js';
+import { lockWaiters } from './helpers/stores.js';
 import { describe, expect, it } from 'vitest';
 import { Keyring } from '../src/crypto/keyring.js';
 import { DEFAULT_POLICY } from '../src/domain/consumer.js';
@@ -119,10 +120,11 @@ describe.each(DRIVERS)('store contract A (%s)', (driver) => {
       const a = await open();
       const b = await another(a);
       const p = await a.payments.insert(payment(await withMerchant(a)), 'requires_consumer', 'created');
+      // PostgreSQL: all four transactions are open before any moves (SQLite runs them one after another).
+      const meet = arrivals(driver === 'postgres' ? 4 : 1);
       const tries = [a, b, a, b].map((s, i) => s.withTransaction(async (tx) => {
-        const moved = await tx.payments.transition(p.id, i % 2 ? 'canceled' : 'expired', `by ${i}`, {}, ['requires_consumer']);
-        await sleep(30);
-        return moved;
+        await meet.arrive();
+        return tx.payments.transition(p.id, i % 2 ? 'canceled' : 'expired', `by ${i}`, {}, ['requires_consumer']);
       }));
       const settled = await Promise.allSettled(tries);
       expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
@@ -199,7 +201,8 @@ describe.each(DRIVERS)('store contract A (%s)', (driver) => {
       const byOld = oldNode.withTransaction(async (tx) => {
         await tx.consumers.add(consumerInput('zoe'));
         added();
-        await sleep(driver === 'postgres' ? 100 : 0);
+        // Stay uncommitted until the new node's enrolment is seen waiting on our lock.
+        if (driver === 'postgres') await waitFor('the new node to wait on the login lock', async () => (await lockWaiters(newNode)) > 0);
       });
       // SQLite: two connections of one process cannot hold overlapping transactions, so one after the other.
       if (driver === 'sqlite') await byOld;
@@ -239,10 +242,11 @@ describe.each(DRIVERS)('store contract A (%s)', (driver) => {
       const a = await open();
       const b = await another(a);
       const m = await withMerchant(a);
-      // Each rotation's transaction stays open a while, so they overlap.
+      // PostgreSQL: the four rotations' transactions are all open before any rotates, so they overlap.
+      const meet = arrivals(driver === 'postgres' ? 4 : 1);
       await Promise.all([a, b, a, b].map((s) => s.withTransaction(async (tx) => {
+        await meet.arrive();
         await tx.merchants.rotateKey(m, { revokeOthers: true });
-        await sleep(30);
       })));
       expect((await a.merchants.keys(m)).filter((k) => k.revokedAt === null)).toHaveLength(1);
     });

@@ -8,7 +8,7 @@ import { Keyring } from '../../src/crypto/keyring.js';
 import type { Clock } from '../../src/domain/clock.js';
 import type { FieldCrypto } from '../../src/store/field-crypto.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { openPgStore } from '../../src/store/pg/pg-store.js';
+import { PgStore, openPgStore } from '../../src/store/pg/pg-store.js';
 import type { Store } from '../../src/payments/repositories.js';
 import type { PgCluster } from './postgres.js';
 
@@ -115,4 +115,11 @@ export async function openTestStore(driver: StoreDriver, opts: TestStoreOptions 
 export async function secondNode(first: TestStore, driver: StoreDriver, opts: Omit<TestStoreOptions, 'at' | 'crypto'> = {}): Promise<TestStore> {
   if (driver === 'sqlite') return new Proxy(first, { get: (target, name) => (name === 'close' ? async () => {} : Reflect.get(target, name)) });
   return openTestStore(driver, { ...opts, at: first.location, crypto: first.crypto });
+}
+
+/** Sessions of this PostgreSQL database waiting on a lock (row or advisory): a contender seen blocked. */
+export async function lockWaiters(store: Store): Promise<number> {
+  if (!(store instanceof PgStore)) return 0;
+  const r = await store.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+  return r.rows[0]?.n ?? 0;
 }

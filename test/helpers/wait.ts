@@ -39,3 +39,26 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 500
     }
   }
 }
+
+/**
+ * A meeting point for `n` concurrent tasks: `arrive()` resolves once all `n` have arrived (so their
+ * transactions are open at the same time), or rejects after `timeoutMs`. With n = 1 nobody waits.
+ */
+export function arrivals(n: number, timeoutMs = 10_000): { arrive(): Promise<void> } {
+  let count = 0;
+  let open!: () => void;
+  const all = new Promise<void>((resolve) => (open = resolve));
+  return {
+    arrive() {
+      count += 1;
+      if (count >= n) open();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${n} tasks to meet (${count} came)`)), timeoutMs);
+        void all.then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}
