@@ -38,3 +38,13 @@ export function createLogger(opts: LogOptions): Logger {
     opts.destination ?? pino.destination({ dest: 2, sync: true }),
   );
 }
+
+/**
+ * Writes an already formatted (and redacted) line where `log` writes its own: how a worker thread's
+ * lines, made by a logger of the same configuration there, join the main thread's output.
+ */
+export function writeLogLine(log: Logger, line: string): void {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  if (stream && typeof (stream as DestinationStream).write === 'function') (stream as DestinationStream).write(line);
+  else process.stderr.write(line);
+}

@@ -189,6 +189,11 @@ export const configSchema = section({
       /** Session-Expires our INVITEs ask for (RFC 4028); at least 90 s (its Min-SE), at most a day. */
       sessionExpiresSeconds: intIn(90, 86_400),
       /**
+       * SO_RCVBUF of the SIP UDP socket: room for a burst of datagrams (setup responses at hundreds of
+       * calls per second) while the SIP worker is scheduled out. Linux grants at most net.core.rmem_max.
+       */
+      receiveBufferBytes: intIn(65_536, 268_435_456),
+      /**
        * More "host:port" signalling addresses a call's in-dialog requests (BYE, INFO, re-INVITE...) are
        * taken from, for trunks that send from several; where the call's own requests go and the
        * outbound proxy are always trusted. Others get 403. From the environment: comma-separated.

@@ -2,8 +2,9 @@ import type { Logger } from '../log.js';
 import type { InbandDtmfMode } from './media/inband-dtmf.js';
 import type { Call, CallEngine, CallRecord, CollectOptions, CollectResult, DialRequest, DialResult, Digit, PlayOptions, PlayResult } from './engine.js';
 import { MEDIA_TIMEOUT } from '../domain/call.js';
-import { createSipUserAgent, buildOffer, type Dialog, type DigestCredentials, type InviteResult, type SipUserAgent, type Timers } from './sip/index.js';
+import { buildOffer, type Dialog, type DigestCredentials, type InviteResult, type SipUserAgent, type Timers } from './sip/index.js';
 import type { SipTlsOptions } from './sip/transports.js';
+import { startSipWorker } from './sip/worker/remote-ua.js';
 import { createMediaEngine, type MediaEngine, type MediaSession, type RemoteMedia } from './media/session.js';
 import type { SessionMedia } from './sip/sdp.js';
 import { DigitCollector } from './media/collector.js';
@@ -27,6 +28,8 @@ export interface EmbeddedEngineOptions {
     dnsServers?: readonly string[];
     /** `telephony.sip.tls`: CA, our certificate, TLS listener port. */
     tls?: SipTlsOptions;
+    /** SO_RCVBUF of the SIP UDP socket (config `telephony.sip.receiveBufferBytes`); absent = the system default. */
+    receiveBufferBytes?: number;
   };
   rtp: {
     bindHost: string; portMin: number; portMax: number; inbandDtmf?: InbandDtmfMode;
@@ -47,16 +50,19 @@ export function requestUriFor(template: string, e164: string): string {
 }
 
 /**
- * The default engine: callpay's own SIP user agent (signalling on the main thread) and RTP media in a
- * worker thread, so audio pacing holds while the daemon is busy. Needs nothing installed.
+ * The default engine: callpay's own SIP user agent in one worker thread (sip/worker/: sockets,
+ * transactions, dialogs, the dialer) and RTP media in another (media/media-worker.ts), so neither
+ * signalling nor audio pacing waits while the main thread serves HTTP and the database. This thread
+ * keeps the call logic: what to play, digits collected, the call record. Needs nothing installed.
  */
 export async function createEmbeddedEngine(opts: EmbeddedEngineOptions): Promise<CallEngine & { sipPort: number }> {
-  const ua = await createSipUserAgent({
+  const ua = await startSipWorker({
     bindHost: opts.sip.bindHost, bindPort: opts.sip.bindPort, outboundProxy: opts.sip.outboundProxy, log: opts.log,
     trustedSources: opts.sip.trustedSources ?? [],
     dnsServers: opts.sip.dnsServers ?? [],
     tls: opts.sip.tls ?? null,
     ...(opts.sip.sessionExpiresSeconds === undefined ? {} : { sessionExpiresSeconds: opts.sip.sessionExpiresSeconds }),
+    ...(opts.sip.receiveBufferBytes === undefined ? {} : { receiveBufferBytes: opts.sip.receiveBufferBytes }),
     ...(opts.timers ? { timers: opts.timers } : {}),
   });
   const { inactivityTimeoutSeconds, ...rtp } = opts.rtp;
@@ -65,6 +71,7 @@ export async function createEmbeddedEngine(opts: EmbeddedEngineOptions): Promise
     opts.sip.username && opts.sip.password ? { username: opts.sip.username, password: opts.sip.password } : null;
   return {
     sipPort: ua.local.port,
+    healthy: () => ua.healthy(),
     mediaStats: () => media.stats({ resetIntervals: true }),
     async dial(req) {
       return dial(ua, media, opts, credentials, req);

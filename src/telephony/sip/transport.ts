@@ -12,6 +12,8 @@ import { parseMessage, type IncomingMessage } from './message.js';
 export interface SipTransport {
   /** The bound address; port is the real one when 0 was asked for. */
   readonly local: HostPort;
+  /** The UDP socket's receive buffer as the kernel granted it (bytes); null for stream-only transports. */
+  readonly receiveBufferBytes?: number | null;
   /**
    * Fire and forget: UDP loss is what retransmission timers are for. Over TCP/TLS (transports.ts)
    * `onError` hears of a connection that could not be opened or a write that failed (§17.1.4).
@@ -25,6 +27,11 @@ export interface UdpTransportOptions {
   host: string;
   port: number;
   log: Logger;
+  /**
+   * SO_RCVBUF asked for (config `telephony.sip.receiveBufferBytes`): a burst of INVITE responses must
+   * wait here, not be dropped, while the thread is busy. Linux caps it at net.core.rmem_max.
+   */
+  receiveBufferBytes?: number;
 }
 
 export async function openUdpTransport(opts: UdpTransportOptions): Promise<SipTransport> {
@@ -37,6 +44,7 @@ export async function openUdpTransport(opts: UdpTransportOptions): Promise<SipTr
     });
   });
   const log = opts.log;
+  const receiveBufferBytes = sizeReceiveBuffer(socket, opts.receiveBufferBytes, log);
   socket.on('error', (err) => log.error({ err }, 'SIP socket error'));
   let handler: ((msg: IncomingMessage, source: HostPort) => void) | null = null;
   let closed = false;
@@ -61,6 +69,7 @@ export async function openUdpTransport(opts: UdpTransportOptions): Promise<SipTr
   const address = socket.address();
   return {
     local: { host: opts.host, port: address.port },
+    receiveBufferBytes,
     send(data, dest) {
       if (closed) return;
       inFlight++;
@@ -87,4 +96,19 @@ export async function openUdpTransport(opts: UdpTransportOptions): Promise<SipTr
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };
+}
+
+/** Asks for the buffer, reads back what the kernel granted (it reports double: half is bookkeeping). */
+function sizeReceiveBuffer(socket: Socket, wanted: number | undefined, log: Logger): number | null {
+  try {
+    if (wanted !== undefined && wanted > 0) socket.setRecvBufferSize(wanted);
+    const granted = Math.floor(socket.getRecvBufferSize() / 2);
+    if (wanted !== undefined && wanted > 0 && granted < wanted) {
+      log.warn({ wanted, granted }, 'SIP receive buffer smaller than configured: raise net.core.rmem_max (sysctl) so bursts are not dropped');
+    }
+    return granted;
+  } catch (err) {
+    log.warn({ err }, 'SIP receive buffer size not set');
+    return null;
+  }
 }

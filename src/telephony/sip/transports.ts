@@ -41,6 +41,8 @@ export interface SipTransportsOptions {
   idleTimeoutMs?: number;
   /** Inbound connections beyond this are refused. Default 256. */
   maxInbound?: number;
+  /** The UDP socket's SO_RCVBUF (transport.ts). */
+  receiveBufferBytes?: number;
 }
 
 export interface SipTransports extends SipTransport {
@@ -120,7 +122,7 @@ export async function openSipTransports(opts: SipTransportsOptions): Promise<Sip
   const tcp = netServer();
   let udp: SipTransport | undefined;
   for (let attempt = 1; !udp; attempt++) {
-    const candidate = await openUdpTransport({ host: opts.host, port: opts.port, log });
+    const candidate = await openUdpTransport({ host: opts.host, port: opts.port, log, ...(opts.receiveBufferBytes === undefined ? {} : { receiveBufferBytes: opts.receiveBufferBytes }) });
     try {
       await listen(tcp, opts.host, candidate.local.port);
       udp = candidate;
@@ -178,6 +180,7 @@ export async function openSipTransports(opts: SipTransportsOptions): Promise<Sip
 
   return {
     local: udpTransport.local,
+    receiveBufferBytes: udpTransport.receiveBufferBytes ?? null,
     tlsPort,
     connectionCount: () => byId.size,
     send(data, dest, onError) {

@@ -48,6 +48,8 @@ export interface SipUserAgentOptions {
   sessionExpiresSeconds?: number;
   /** T1/T2/T4; small values make tests fast. */
   timers?: Partial<Timers>;
+  /** The UDP socket's SO_RCVBUF in bytes (transport.ts); absent = the system default. */
+  receiveBufferBytes?: number;
   log: Logger;
   userAgent?: string;
 }
@@ -57,6 +59,8 @@ export interface SipUserAgent {
   readonly local: HostPort;
   /** The TLS listener's port; null when no certificate is configured. */
   readonly tlsPort: number | null;
+  /** The UDP receive buffer the kernel granted (bytes), null when unknown. */
+  readonly receiveBufferBytes: number | null;
   invite(req: InviteRequest): Promise<InviteResult>;
   /** An OPTIONS to where INVITEs for `requestUri` go (options.ts): is the SIP path up? */
   options(requestUri: string, timeoutMs: number): Promise<OptionsResult>;
@@ -95,6 +99,7 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
     host: opts.bindHost, port: opts.bindPort, tls: opts.tls ?? null, log,
     ...(opts.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: opts.connectTimeoutMs }),
     ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
+    ...(opts.receiveBufferBytes === undefined ? {} : { receiveBufferBytes: opts.receiveBufferBytes }),
   });
   const send = transport.send.bind(transport);
   const client = new ClientTransactions(send, timers, log);
@@ -160,6 +165,7 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
   return {
     local: transport.local,
     tlsPort: transport.tlsPort,
+    receiveBufferBytes: transport.receiveBufferBytes ?? null,
     async invite(req) {
       if (closed) return { kind: 'failed', callId: '', sipStatus: null, reason: 'SIP user agent closed' };
       const attempt = new InviteAttempt({ core, outboundProxy, locate }, req);
