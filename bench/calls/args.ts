@@ -7,16 +7,18 @@ export interface Args {
   inband: 'auto' | 'always' | 'never';
   /** sipp echoes callpay's RTP back (-rtp_echo): the media worker then receives, and decodes, a stream per call. */
   rtpEcho: boolean;
+  /** telephony.rtp.workers of the engine under test: 0 = one per CPU (at most 4), as `callpay serve` by default. */
+  mediaWorkers: number;
 }
 
 function usage(msg: string): never {
-  console.error(`bench/calls/main.ts: ${msg}\nusage: npx tsx bench/calls/main.ts [--calls 1..1000] [--rate 1..500] [--hold-s 5..600] [--clients 1..256] [--inband auto|always|never] [--rtp-echo on|off]`);
+  console.error(`bench/calls/main.ts: ${msg}\nusage: npx tsx bench/calls/main.ts [--calls 1..2000] [--rate 1..500] [--hold-s 5..600] [--clients 1..256] [--inband auto|always|never] [--rtp-echo on|off] [--media-workers 0..16]`);
   process.exit(2);
 }
 
 export function parseArgs(argv: string[]): Args {
-  const out: Args = { calls: 300, rate: 100, holdS: 20, clients: 32, inband: 'auto', rtpEcho: false };
-  const spec = { calls: [1, 1000], rate: [1, 500], 'hold-s': [5, 600], clients: [1, 256] } as const;
+  const out: Args = { calls: 300, rate: 100, holdS: 20, clients: 32, inband: 'auto', rtpEcho: false, mediaWorkers: 0 };
+  const spec = { calls: [1, 2000], rate: [1, 500], 'hold-s': [5, 600], clients: [1, 256] } as const;
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i] ?? '';
     const name = flag.replace(/^--/, '');
@@ -29,6 +31,11 @@ export function parseArgs(argv: string[]): Args {
     if (flag === '--rtp-echo') {
       if (raw !== 'on' && raw !== 'off') usage(`--rtp-echo takes on or off, got ${JSON.stringify(raw ?? '')}`);
       out.rtpEcho = raw === 'on';
+      continue;
+    }
+    if (flag === '--media-workers') {
+      if (raw === undefined || !/^\d+$/.test(raw) || Number(raw) > 16) usage(`--media-workers takes an integer in 0..16, got ${JSON.stringify(raw ?? '')}`);
+      out.mediaWorkers = Number(raw);
       continue;
     }
     if (!flag.startsWith('--') || !(name in spec)) usage(`unknown option ${JSON.stringify(flag)}`);

@@ -1,21 +1,27 @@
 // Simultaneous calls on the embedded call engine (issue 4, "Acceptance: bench/calls").
-// Run: npx tsx bench/calls/main.ts [--calls 300] [--rate 100] [--hold-s 20] [--clients 32]
+// Run: npx tsx bench/calls/main.ts [--calls 300] [--rate 100] [--hold-s 20] [--clients 32] [--media-workers 0]
 //
 // One process (this one) runs, like `callpay serve` would:
-//   - the embedded engine (createEmbeddedEngine: SIP on this main thread, RTP paced in its worker),
+//   - the embedded engine (createEmbeddedEngine: SIP signalling in its SIP worker thread, RTP paced in its
+//     media workers: --media-workers, by default one per CPU, at most 4, as `callpay serve`),
 //   - the daemon (startDaemon: HTTP intake, SQLite, sweeper) on 127.0.0.1, port 0, in a temp dir made
 //     by the CLI (`callpay init`, `merchant add`), with telephony.engine=simulated for its own payments.
-// One sipp (sip/bench-answer.xml, `-m N+1 -l N+1`) plays all the phones: it answers every INVITE,
-// receives the RTP (on its one media port, unread: the kernel drops it there) and waits for callpay's
-// BYE. Two rounds, each with its own sipp and a fresh engine warmed by one uncounted call:
+// One sipp (sip/bench-answer-sink.xml, `-m N+W -l N+W`, W warm-up calls: one per media worker) plays all the phones: it answers every INVITE
+// with an SDP answer whose media address is the RTP sink's, and waits for callpay's BYE. The sink
+// (bench/calls/rtp-sink.c, built with `cc -O2` at start; exit 2 without a C compiler) receives every
+// call's RTP on one loopback port with kernel timestamps: the phone-side inter-arrival p50/p99/max and
+// the loss from RTP sequence numbers, per stream, in the window. With --rtp-echo on, sipp takes the RTP
+// itself (sip/bench-answer.xml, its media port) to echo it, and there is no phone-side measurement.
+// Two rounds, each with its own sipp and sink and a fresh engine warmed by one uncounted call:
 //   1. "calls only":        dial --calls at --rate per second, every answered call plays the enter-pin
 //                           prompt in a loop and is hung up --hold-s after it answered; one measurement
 //                           window while every call is up.
 //   2. "calls + HTTP load": the same, while a child process (this file, role "load") keeps --clients
 //                           concurrent POST /v1/payments going against the daemon in THIS process, so
 //                           SIP, HTTP and SQLite share the main thread while the worker paces the RTP.
-// In each window: RTP send intervals (the media worker's histogram, reset at the window start), CPU of
-// this process (all threads) per call, busy share of the media worker and of the main thread, the main
+// In each window: RTP send intervals (the media worker's histogram, reset at the window start), the
+// phone-side inter-arrival and loss, memory per call (RSS growth since before dialing, and the media
+// worker's heap), CPU of this process (all threads) per call, busy share of the media worker and of the main thread, the main
 // thread's event-loop delay, HTTP requests served; to explain misses, the scheduler's view (Linux
 // schedstat: how long the media and main threads waited for a CPU) and how busy the whole machine was
 // beyond this bench. sipp and the load child are stopped by PID, the temp dir removed, also on error,
@@ -27,8 +33,9 @@ import { cleanup } from './cleanup.js';
 import { CLIP, LOAD_WARMUP_MS, ROOT, RTP_MAX, RTP_MIN } from './config.js';
 import { startIntake } from './daemon.js';
 import { loadChild, spawnLoadGen } from './http-load.js';
-import { details, table, verdicts } from './report.js';
+import { details, phoneTable, table, verdicts } from './report.js';
 import { runRound, type Round } from './round.js';
+import { buildSink } from './sink.js';
 import { log } from './util.js';
 
 async function main(): Promise<number> {
@@ -42,18 +49,23 @@ async function main(): Promise<number> {
   try {
     console.log(`node ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), ${args.calls} calls at ${args.rate}/s, ` +
       `hold ${args.holdS} s, ${args.clients} HTTP clients, inband DTMF ${args.inband}, rtp_echo ${args.rtpEcho ? 'on' : 'off'}, prompt ${CLIP.slice(ROOT.length)} looped, RTP ports ${RTP_MIN}-${RTP_MAX}`);
+    const sinkBin = args.rtpEcho ? null : buildSink(); // exits 2 without a C compiler
     log('preparing the daemon (callpay init, merchant add) and the load generator');
     const intake = await startIntake();
     const gen = await spawnLoadGen(overallMs);
     const rows: Round[] = [];
-    rows.push(await runRound('calls only', args, null));
-    rows.push(await runRound('calls + HTTP load', args, { gen, url: intake.url, apiKey: intake.apiKey, counter: intake.counter }));
+    rows.push(await runRound('calls only', args, null, sinkBin));
+    rows.push(await runRound('calls + HTTP load', args, { gen, url: intake.url, apiKey: intake.apiKey, counter: intake.counter }, sinkBin));
 
     console.log('');
     console.log(table(rows));
     console.log('');
     console.log(details(rows));
     console.log('');
+    if (rows.some((r) => r.phone)) {
+      console.log(phoneTable(rows));
+      console.log('');
+    }
     for (const v of verdicts(args, rows)) console.log(v);
     let bad = false;
     for (const r of rows) {

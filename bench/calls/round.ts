@@ -1,16 +1,18 @@
 // One round: dial, hold, measure one window, hang up
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createLogger } from '../../src/log.js';
 import { createEmbeddedEngine } from '../../src/telephony/embedded.js';
 import { startSipp } from '../../test/helpers/sipp.js';
 import type { Args } from './args.js';
 import { engines, sipps } from './cleanup.js';
-import { CLIP, HOST, LOAD_WARMUP_MS, MARGIN_MS, MIN_WINDOW_MS, NUMBER, RTP_MAX, RTP_MIN, SETTLE_MS } from './config.js';
+import { CLIP, HOST, SIP_RECEIVE_BUFFER_BYTES, LOAD_WARMUP_MS, MARGIN_MS, MIN_WINDOW_MS, NUMBER, RTP_MAX, RTP_MIN, SETTLE_MS } from './config.js';
 import { dialPaced } from './dialer.js';
 import type { HttpLoad } from './http-load.js';
 import { measureWindow, noWindow, type Measured } from './measure.js';
 import { mediaTap } from './media-tap.js';
+import { startSink, type Sink } from './sink.js';
 import { machineBusyMs, procCpuMs, threadSched, udpDrops } from './proc-stats.js';
 import { log, pct, sleep, within } from './util.js';
 
@@ -36,13 +38,19 @@ export interface Round extends Measured {
   hangupErrors: number;
 }
 
-export async function runRound(label: string, args: Args, withLoad: HttpLoad | null): Promise<Round> {
+/** sinkBin: the compiled RTP sink (sink.ts), or null to let sipp's media port take the RTP unread (as with --rtp-echo on). */
+export async function runRound(label: string, args: Args, withLoad: HttpLoad | null, sinkBin: string | null): Promise<Round> {
   const { calls: n, rate, holdS } = args;
   const roundLimitMs = (n / rate + holdS) * 1000 + 60_000;
-  log(`${label}: starting sipp (one instance, -m ${n + 1} -l ${n + 1}: the calls and one warm-up call)`);
+  // The phones' RTP goes to the sink (kernel-timestamped, per stream); with --rtp-echo sipp must take it itself.
+  const sink: Sink | null = sinkBin ? await startSink(sinkBin, roundLimitMs + 30_000) : null;
+  // One warm-up call per media worker, so each has started and decoded the prompt before dialing.
+  const warmups = args.mediaWorkers === 0 ? Math.min(4, availableParallelism()) : args.mediaWorkers;
+  log(`${label}: starting sipp (one instance, -m ${n + warmups} -l ${n + warmups}: the calls and ${warmups} warm-up calls)${sink ? `, RTP to the sink on port ${sink.port}` : ''}`);
   const sipp = await startSipp({
-    scenario: 'bench-answer', calls: n + 1, timeoutMs: roundLimitMs, readyTimeoutMs: 10_000,
-    args: ['-l', String(n + 1)],
+    scenario: sink ? 'bench-answer-sink' : 'bench-answer', calls: n + warmups, timeoutMs: roundLimitMs, readyTimeoutMs: 10_000,
+    vars: sink ? { sinkip: HOST, sinkport: String(sink.port) } : {},
+    args: ['-l', String(n + warmups)],
     rtpEcho: args.rtpEcho,
   });
   sipps.push(sipp);
@@ -55,21 +63,26 @@ export async function runRound(label: string, args: Args, withLoad: HttpLoad | n
     sip: {
       bindHost: HOST, bindPort: 0, outboundProxy: null, requestUri: `sip:{number}@${HOST}:${sipp.port}`,
       from: `sip:callpay@${HOST}`, displayName: 'callpay bench', username: null, password: null, ringTimeoutMs: 10_000,
+      receiveBufferBytes: SIP_RECEIVE_BUFFER_BYTES,
     },
-    rtp: { bindHost: HOST, portMin: RTP_MIN, portMax: RTP_MAX, inbandDtmf: args.inband },
+    rtp: { bindHost: HOST, portMin: RTP_MIN, portMax: RTP_MAX, inbandDtmf: args.inband, workers: args.mediaWorkers },
     log: engineLog,
   });
   engines.push(engine);
   const sipDrops0 = udpDrops(engine.sipPort);
 
-  // One warm-up call, not counted: a long-running daemon's engine has its media worker running and the
-  // prompt decoded; the first call of a fresh engine would pay for both (≈ 150 ms under tsx).
-  const warm = await engine.dial({ number: NUMBER, log: engineLog });
-  if (warm.kind !== 'answered') throw new Error(`${label}: the warm-up call was not answered: ${warm.kind} ${warm.sipStatus ?? ''} ${warm.reason}`);
-  const warmPlay = warm.call.play([CLIP]);
+  // Warm-up calls, not counted, up at once so each media worker takes one: a long-running daemon's
+  // engine has its media workers running and the prompt decoded; the first call of a fresh worker
+  // would pay for both (≈ 150 ms under tsx).
+  const warm = await Promise.all(Array.from({ length: warmups }, () => engine.dial({ number: NUMBER, log: engineLog })));
+  const warmCalls = warm.map((w) => {
+    if (w.kind !== 'answered') throw new Error(`${label}: a warm-up call was not answered: ${w.kind} ${w.sipStatus ?? ''} ${w.reason}`);
+    return w.call;
+  });
+  const warmPlays = warmCalls.map((c) => c.play([CLIP]));
   await sleep(300);
-  await warm.call.hangup();
-  await within(warmPlay, 5_000, null);
+  await Promise.all(warmCalls.map((c) => c.hangup()));
+  await within(Promise.all(warmPlays), 5_000, null);
 
   if (withLoad) {
     log(`${label}: HTTP load on (${args.clients} clients), ${LOAD_WARMUP_MS} ms before dialing`);
@@ -78,6 +91,7 @@ export async function runRound(label: string, args: Args, withLoad: HttpLoad | n
   }
 
   log(`${label}: dialing ${n} calls at ${rate}/s`);
+  const rssBeforeDial = process.memoryUsage.rss();
   const dial0 = { busy: machineBusyMs(), cpu: process.cpuUsage(), sipp: procCpuMs(sipp.pid), load: withLoad ? procCpuMs(withLoad.gen.child.pid) : 0 };
   const t0 = performance.now();
   const calls = await dialPaced(engine, engineLog, n, rate, holdS, t0);
@@ -117,7 +131,7 @@ export async function runRound(label: string, args: Args, withLoad: HttpLoad | n
     calls.firstFailure ??= `no measurement window: calls answered too late (last answer ${((lastAnswer - firstDial) / 1000).toFixed(1)} s after the first dial)`;
     window = noWindow();
   } else {
-    window = await measureWindow(label, sipp, withLoad, answeredTracks, threadsBefore, winStart, winEnd);
+    window = await measureWindow(label, sipp, sink, withLoad, answeredTracks, threadsBefore, rssBeforeDial, winStart, winEnd);
   }
 
   const loadAvg = (() => { try { return readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '-'; } catch { return '-'; } })();
@@ -143,6 +157,7 @@ export async function runRound(label: string, args: Args, withLoad: HttpLoad | n
   engines.splice(engines.indexOf(engine), 1);
   await sipp.stop();
   sipps.splice(sipps.indexOf(sipp), 1);
+  await sink?.stop();
   const { firstFailure, playErrors, hangupErrors } = calls;
   return { ...base, ...window, firstFailure, sippCode, playErrors, hangupErrors, loadAvg, sipDrops, dialPhase };
 }

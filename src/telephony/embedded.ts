@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Logger } from '../log.js';
 import type { InbandDtmfMode } from './media/inband-dtmf.js';
 import type { Call, CallEngine, CallRecord, CollectOptions, CollectResult, DialRequest, DialResult, Digit, PlayOptions, PlayResult } from './engine.js';
@@ -5,7 +6,8 @@ import { MEDIA_TIMEOUT } from '../domain/call.js';
 import { buildOffer, type Dialog, type DigestCredentials, type InviteResult, type SipUserAgent, type Timers } from './sip/index.js';
 import type { SipTlsOptions } from './sip/transports.js';
 import { startSipWorker } from './sip/worker/remote-ua.js';
-import { createMediaEngine, type MediaEngine, type MediaSession, type RemoteMedia } from './media/session.js';
+import { createMediaPool } from './media/media-pool.js';
+import { type MediaEngine, type MediaSession, type RemoteMedia } from './media/session.js';
 import type { SessionMedia } from './sip/sdp.js';
 import { DigitCollector } from './media/collector.js';
 
@@ -39,6 +41,8 @@ export interface EmbeddedEngineOptions {
     inactivityTimeoutSeconds?: number;
     /** RTCP's minimum report interval; 5000 by default (tests use a short one; not a config key). */
     rtcpIntervalMs?: number;
+    /** Media worker threads the streams are spread over (config `telephony.rtp.workers`, 0 = one per CPU, at most 4); absent = 1. */
+    workers?: number;
   };
   log: Logger;
   timers?: Partial<Timers>;
@@ -65,8 +69,11 @@ export async function createEmbeddedEngine(opts: EmbeddedEngineOptions): Promise
     ...(opts.sip.receiveBufferBytes === undefined ? {} : { receiveBufferBytes: opts.sip.receiveBufferBytes }),
     ...(opts.timers ? { timers: opts.timers } : {}),
   });
-  const { inactivityTimeoutSeconds, ...rtp } = opts.rtp;
-  const media = createMediaEngine({ ...rtp, inactivityTimeoutMs: (inactivityTimeoutSeconds ?? 0) * 1000, log: opts.log });
+  const { inactivityTimeoutSeconds, workers, ...rtp } = opts.rtp;
+  const media = createMediaPool({
+    ...rtp, inactivityTimeoutMs: (inactivityTimeoutSeconds ?? 0) * 1000, log: opts.log,
+    workers: workers === 0 ? Math.min(4, availableParallelism()) : (workers ?? 1),
+  });
   const credentials: DigestCredentials | null =
     opts.sip.username && opts.sip.password ? { username: opts.sip.username, password: opts.sip.password } : null;
   return {

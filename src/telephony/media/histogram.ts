@@ -9,6 +9,11 @@ export interface IntervalSummary {
 const BUCKET_MS = 0.05;
 const BUCKETS = 2000; // 0-100 ms; longer intervals land in the last bucket (max stays exact)
 
+export interface HistogramExport {
+  buckets: Array<[number, number]>;
+  maxMs: number;
+}
+
 /** Fixed-bucket histogram (0.05 ms buckets): constant memory per call, cheap to add and merge. */
 export class IntervalHistogram {
   private readonly counts = new Uint32Array(BUCKETS);
@@ -20,6 +25,23 @@ export class IntervalHistogram {
     this.counts[i]!++;
     this.n++;
     if (ms > this.maxMs) this.maxMs = ms;
+  }
+
+  /** The non-empty buckets as [index, count] pairs, and the exact max: what `add` needs to merge it elsewhere. */
+  export(): HistogramExport {
+    const buckets: Array<[number, number]> = [];
+    for (let i = 0; i < BUCKETS; i++) if (this.counts[i]! > 0) buckets.push([i, this.counts[i]!]);
+    return { buckets, maxMs: this.maxMs };
+  }
+
+  /** Adds another histogram's export (another media worker's) to this one. */
+  merge(other: HistogramExport): void {
+    for (const [i, count] of other.buckets) {
+      if (!Number.isInteger(i) || i < 0 || i >= BUCKETS) continue;
+      this.counts[i]! += count;
+      this.n += count;
+    }
+    if (other.maxMs > this.maxMs) this.maxMs = other.maxMs;
   }
 
   reset(): void {

@@ -1,7 +1,7 @@
 /** Messages between the main thread (session.ts) and the media worker (media-worker.ts). */
 import type { Digit } from '../engine.js';
 import type { Codec } from './g711.js';
-import type { IntervalSummary } from './histogram.js';
+import type { HistogramExport, IntervalSummary } from './histogram.js';
 import type { InbandDtmfMode } from './inband-dtmf.js';
 
 export interface SessionStats {
@@ -24,6 +24,14 @@ export interface SessionStats {
 export interface EngineStats extends SessionStats {
   /** Sessions open now. */
   sessions: number;
+  /** The media worker's Linux thread id (/proc/<pid>/task/<tid>), for per-thread CPU figures; absent off Linux. */
+  threadId?: number;
+  /** With several media workers (media-pool.ts): every worker's thread id. */
+  threadIds?: number[];
+  /** The media worker's V8 heap in use, bytes. */
+  heapUsedBytes?: number;
+  /** The send-interval histogram behind `sendIntervalMs`, so several workers' figures can be merged (media-pool.ts). */
+  sendIntervalHistogram?: HistogramExport;
 }
 
 export type PlayEnd = 'completed' | 'digit' | 'stopped' | 'closed';
