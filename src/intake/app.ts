@@ -36,10 +36,13 @@ export function createIntakeApp(d: IntakeDeps): Express {
     const requestId = randomUUID();
     res.setHeader('Request-Id', requestId);
     res.setHeader('Cache-Control', 'no-store');
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      d.log.debug({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
-    });
+    // The access line is debug-level: below that, no timer and no listener on the hot path.
+    if (d.log.isLevelEnabled('debug')) {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        d.log.debug({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+      });
+    }
     next();
   });
 

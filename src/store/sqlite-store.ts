@@ -2,6 +2,7 @@ import type { Db } from './db.js';
 import { openDatabase } from './db.js';
 import type { FieldCrypto } from './field-crypto.js';
 import { checkKeyMatches } from './key-check.js';
+import { GroupCommit } from './group-commit.js';
 import { PaymentRepository } from './payments.js';
 import { ConsumerRepository } from './consumers.js';
 import { AccountRepository } from './accounts.js';
@@ -80,7 +81,7 @@ export class SqliteStore implements Store {
   declare readonly audit: Repositories['audit'];
   readonly keys: KeyMaintenance;
   private readonly inTx: Repositories;
-  private open = false;
+  private readonly group: GroupCommit;
   private waiting: Array<() => void> = [];
 
   constructor(db: Db, o: Omit<SqliteStoreOptions, 'path'>) {
@@ -103,7 +104,8 @@ export class SqliteStore implements Store {
       billing: new BillingRepository(db, accounts),
       audit: new AuditRepository(db, o.crypto, o.clock),
     };
-    const outside: Gate = { busy: () => this.open, later: (call) => this.afterOpen(call) };
+    this.group = new GroupCommit(db, () => this.waiting.splice(0).forEach((wake) => wake()));
+    const outside: Gate = { busy: () => this.group.busy, later: (call) => this.afterOpen(call) };
     // Checked here: each repository's async facade must satisfy the application's port.
     const root: Repositories = facades(sync, outside);
     Object.assign(this, root);
@@ -111,30 +113,17 @@ export class SqliteStore implements Store {
     this.keys = facade(new SqliteKeyMaintenance(db, o.crypto), outside);
   }
 
-  /** BEGIN IMMEDIATE: the write lock is taken up front, so two processes never deadlock upgrading. */
-  async withTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    while (this.open) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.open = true;
-    const after: Array<() => void> = [];
-    let result: T;
-    try {
-      this.db.prepare('BEGIN IMMEDIATE').run();
-      try {
-        result = await work(this.transaction(after, 0));
-        this.db.prepare('COMMIT').run();
-      } catch (e) {
-        if (this.db.inTransaction) this.db.prepare('ROLLBACK').run();
-        throw e;
-      }
-    } finally {
-      this.open = false;
-      this.waiting.splice(0).forEach((wake) => wake());
-    }
-    for (const fn of after) fn();
-    return result;
+  /**
+   * BEGIN IMMEDIATE (the write lock up front, so two processes never deadlock upgrading), shared by
+   * the units asked for in the same turn: see GroupCommit. Settles after the COMMIT holding it.
+   */
+  withTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.group.run((after) => work(this.transaction(after, 0)));
   }
 
   async close(): Promise<void> {
+    // Units already asked for are committed (and answered) before the connection goes.
+    await this.group.drain();
     this.db.close();
   }
 
@@ -163,7 +152,7 @@ export class SqliteStore implements Store {
 
   /** A statement from outside while a transaction is open: run once it has ended. */
   private afterOpen(call: () => unknown): Promise<unknown> {
-    return this.idle().then(() => (this.open ? this.afterOpen(call) : call()));
+    return this.idle().then(() => (this.group.busy ? this.afterOpen(call) : call()));
   }
 
   private idle(): Promise<void> {
