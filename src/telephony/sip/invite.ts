@@ -6,6 +6,7 @@ import type { DigestCredentials } from './digest.js';
 import { SipDialog, type Dialog } from './dialog.js';
 import { formatHostPort, formatNameAddr, maskUri, parseNameAddr, parseUri, uriDestination, type HostPort } from './headers.js';
 import { getHeader, getHeaders, headerList, type IncomingResponse, type SipRequest } from './message.js';
+import { ForwardingWatch, type ForwardingSign } from './forwarding.js';
 import { ReliableProvisionals } from './prack.js';
 import { parseAnswer, type SdpAnswer } from './sdp.js';
 import { after422, allowsMethod, MIN_SE, scheduleFromResponse } from './session-timer.js';
@@ -31,14 +32,17 @@ export interface InviteRequest {
   /** Abort = CANCEL while ringing, BYE once answered. */
   signal?: AbortSignal;
   log: Logger;
-  /** 180/183 (and other 1xx but 100); early SDP is information only, media starts after the 200. */
-  onProvisional?: (p: { status: number; reason: string; sdp: string | null }) => void;
+  /**
+   * 180/183 (and other 1xx but 100); early SDP is information only, media starts after the 200.
+   * `forwarded`: the signs of forwarding seen so far (forwarding.ts), [] when none.
+   */
+  onProvisional?: (p: { status: number; reason: string; sdp: string | null; forwarded: ForwardingSign[] }) => void;
 }
 
 export type Media = Extract<SdpAnswer, { ok: true }>;
 
 export type InviteResult =
-  | { kind: 'answered'; callId: string; status: number; dialog: Dialog; remoteSdp: string; media: Omit<Media, 'ok'> }
+  | { kind: 'answered'; callId: string; status: number; dialog: Dialog; remoteSdp: string; media: Omit<Media, 'ok'>; forwarded: ForwardingSign[] }
   | { kind: NotAnswered; callId: string; sipStatus: number | null; reason: string };
 
 type NotAnsweredResult = Extract<InviteResult, { kind: NotAnswered }>;
@@ -87,6 +91,7 @@ export class InviteAttempt {
   /** Session-Expires and Min-SE of our INVITE (RFC 4028), raised once by a 422. */
   private timerAsk: { seconds: number; minSe: number };
   private retried422 = false;
+  private readonly forwarding = new ForwardingWatch();
 
   constructor(
     private readonly ctx: InviteContext,
@@ -235,11 +240,12 @@ export class InviteAttempt {
       // A reliable 1xx is PRACKed; a retransmitted or out-of-order one is not processed (RFC 3262 §4).
       if (!this.done && !this.reliable.receive(res, invite)) return;
       if (res.status > 100) {
-        this.log.info({ sipStatus: res.status }, 'provisional response');
+        const forwarded = this.forwarding.note(res);
+        this.log.info({ sipStatus: res.status, ...(forwarded.length ? { forwarded } : {}) }, 'provisional response');
         const sdp = res.body.length > 0 ? res.body : null;
         if (!this.done) {
           try {
-            this.req.onProvisional?.({ status: res.status, reason: res.reason, sdp });
+            this.req.onProvisional?.({ status: res.status, reason: res.reason, sdp, forwarded });
           } catch (err) {
             this.log.error({ err }, 'onProvisional handler failed');
           }
@@ -334,9 +340,10 @@ export class InviteAttempt {
     this.answered = true;
     dialog.register();
     this.watchAbortWhileUp(dialog);
-    this.log.info({ sipStatus: res.status, codec: media.codec }, 'answered');
+    const forwarded = this.forwarding.note(res);
+    this.log.info({ sipStatus: res.status, codec: media.codec, ...(forwarded.length ? { forwarded } : {}) }, 'answered');
     const { ok: _ok, ...rest } = media;
-    this.finish({ kind: 'answered', callId: this.callId, status: res.status, dialog, remoteSdp, media: rest });
+    this.finish({ kind: 'answered', callId: this.callId, status: res.status, dialog, remoteSdp, media: rest, forwarded });
   }
 
   private watchAbortWhileUp(dialog: SipDialog): void {

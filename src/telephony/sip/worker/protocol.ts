@@ -1,5 +1,6 @@
 import type { Digit } from '../../engine.js';
 import type { EndedBy, SessionMedia } from '../dialog.js';
+import type { ForwardingSign } from '../forwarding.js';
 import type { HostPort } from '../headers.js';
 import type { InviteRequest, InviteResult } from '../invite.js';
 import type { OptionsResult } from '../options.js';
@@ -46,7 +47,7 @@ export type FromSipWorker =
   | { ev: 'ready'; local: HostPort; tlsPort: number | null; receiveBufferBytes: number | null }
   | { ev: 'start_failed'; message: string }
   | { ev: 'log'; line: string }
-  | { ev: 'provisional'; id: number; status: number; reason: string; sdp: string | null }
+  | { ev: 'provisional'; id: number; status: number; reason: string; sdp: string | null; forwarded: ForwardingSign[] }
   | { ev: 'result'; id: number; result: WireInviteResult }
   | { ev: 'invite_failed'; id: number; message: string }
   | { ev: 'dtmf'; id: number; digit: Digit; durationMs: number | null }

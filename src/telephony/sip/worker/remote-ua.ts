@@ -96,7 +96,7 @@ export async function startSipWorker(opts: SipUserAgentOptions): Promise<SipUser
       case 'log':
         return writeLogLine(log, m.line);
       case 'provisional':
-        pending.get(m.id)?.req.onProvisional?.({ status: m.status, reason: m.reason, sdp: m.sdp });
+        pending.get(m.id)?.req.onProvisional?.({ status: m.status, reason: m.reason, sdp: m.sdp, forwarded: m.forwarded });
         return;
       case 'result': {
         const p = pending.get(m.id);

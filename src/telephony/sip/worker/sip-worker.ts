@@ -3,6 +3,7 @@
 // or an ACK, and the socket is read as fast as datagrams come. remote-ua.ts is the main thread's side.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, type Logger } from '../../../log.js';
+import { raiseThreadPriority } from '../../thread-priority.js';
 import type { Dialog } from '../dialog.js';
 import type { InviteRequest } from '../invite.js';
 import { createSipUserAgent, type SipUserAgent } from '../ua.js';
@@ -25,6 +26,10 @@ function withoutBase(bindings: Record<string, unknown>): Record<string, unknown>
   return rest;
 }
 
+// Above the main thread (HTTP, the database), below the media worker (nice -10), which keeps 20 ms time.
+const notRaised = raiseThreadPriority(-5);
+if (notRaised) log.debug({ why: notRaised }, 'SIP thread priority not raised');
+
 const aborts = new Map<number, AbortController>();
 const dialogs = new Map<number, Dialog>();
 let ua: SipUserAgent;
@@ -45,7 +50,7 @@ async function invite(id: number, wire: WireInvite, aborted: boolean): Promise<v
     ...rest,
     log: root.child(withoutBase(logBindings)),
     signal: abort.signal,
-    ...(provisional ? { onProvisional: (p) => post({ ev: 'provisional', id, status: p.status, reason: p.reason, sdp: p.sdp }) } : {}),
+    ...(provisional ? { onProvisional: (p) => post({ ev: 'provisional', id, status: p.status, reason: p.reason, sdp: p.sdp, forwarded: p.forwarded }) } : {}),
   };
   try {
     const result = await ua.invite(req);
