@@ -116,6 +116,17 @@ describe.each(DRIVERS)('store contract A (%s)', (driver) => {
       expect(await b.payments.leaseCall(call.id, 'survivor', at(120_000), at(90_001))).toBe(true);
     });
 
+    it('drops the call lease when the payment goes back from the call step (to the password step), so another node may call next', async () => {
+      const a = await open();
+      const b = await another(a);
+      const m = await withMerchant(a);
+      const p = await a.payments.insert(payment(m), 'calling', 'called');
+      expect(await a.payments.leaseCall(p.id, 'n1', at(30_000), at(0))).toBe(true);
+      await a.payments.transition(p.id, 'requires_password', 'the risk check asks for the password');
+      await a.payments.transition(p.id, 'calling', 'password entered');
+      expect(await b.payments.leaseCall(p.id, 'n2', at(40_000), at(1_000))).toBe(true);
+    });
+
     it('lets only one of two nodes move a payment from the status both read', async () => {
       const a = await open();
       const b = await another(a);

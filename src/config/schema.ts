@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { LOCALES } from '../domain/locale.js';
 import { isSafeDialTemplate } from '../telephony/freeswitch/originate.js';
 import { parseTarget } from '../telephony/sip/target.js';
+import { RISK_ACTIONS } from '../risk/contract.js';
 
 /**
  * The shape of callpay's configuration. Every object is strict so that a misspelt key is an error
@@ -244,6 +245,11 @@ export const configSchema = section({
        * false = RTP only from, and to, the SDP address.
        */
       symmetric: z.boolean({ error: 'true or false' }),
+      /**
+       * Media worker threads the calls' streams are spread over (each paces its share at 20 ms);
+       * 0 = one per CPU, at most 4. More calls than one thread can send on time need more than one.
+       */
+      workers: intIn(0, 16),
     }),
     /** The carrier's FreeSWITCH over its inbound event socket (telephony.engine = "freeswitch"). */
     freeswitch: section({
@@ -292,6 +298,34 @@ export const configSchema = section({
     retryDelayMs: intIn(0, 600_000),
     /** Directory of prompt sets (<dir>/<locale>/manifest.json); null = the shipped prompts. */
     promptsDir: z.string().min(1).nullable(),
+  }),
+  /**
+   * The pre-dial risk check (README "Pre-dial risk check"): before an authorization call dials, a
+   * signed POST to the carrier's own system asks whether the number was recently SIM-swapped, ported
+   * or is unconditionally forwarded; `rules` turn the answer into allow, require_password or refuse.
+   */
+  risk: section({
+    hook: section({
+      /** The carrier's hook; null = no check (the default). */
+      url: z.url({ protocol: /^https?$/, error: 'an http(s) URL or null' }).nullable(),
+      /**
+       * Absolute path of a file of signing secrets, one a line, newest first (at most 4, each at least
+       * 32 characters): one v1 signature each in Callpay-Signature, as for webhooks. Needed with a url.
+       */
+      secretFile: z.string({ error: 'an absolute file path or null' }).regex(/^\//, { error: 'an absolute file path or null' }).nullable(),
+      /** The whole exchange, connection to the answer's last byte; the call waits this long at most. */
+      timeoutMs: intIn(50, 10_000),
+      /** No usable answer (timeout, refused connection, non-2xx, malformed): allow = fail open, refuse = fail closed. */
+      onFailure: oneOf(['allow', 'refuse'] as const),
+    }).refine((h) => h.url === null || h.secretFile !== null, { error: 'risk.hook.url needs risk.hook.secretFile (the hook request is signed)', path: ['secretFile'] }),
+    rules: section({
+      /** A SIM change this many hours ago or less is a recent SIM swap. */
+      simSwapWithinHours: intIn(1, 8760),
+      simSwap: oneOf(RISK_ACTIONS),
+      ported: oneOf(RISK_ACTIONS),
+      /** Unconditional call forwarding: the call would ring another phone. */
+      forwarded: oneOf(RISK_ACTIONS),
+    }),
   }),
   argon2: section({
     // 2 passes over 19 MiB is the OWASP minimum for Argon2id; above 10 passes or 1 GiB a PIN check

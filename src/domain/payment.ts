@@ -15,7 +15,8 @@ export const FINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set(['succeeded', 
 const TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
   requires_consumer: ['requires_password', 'calling', 'succeeded', 'declined', 'failed', 'expired', 'canceled'],
   requires_password: ['calling', 'succeeded', 'declined', 'failed', 'expired', 'canceled'],
-  calling: ['succeeded', 'declined', 'failed', 'expired'],
+  // Back to the password step when the pre-dial risk check asks for it (before any dial).
+  calling: ['requires_password', 'succeeded', 'declined', 'failed', 'expired'],
   succeeded: ['partially_refunded', 'refunded'],
   partially_refunded: ['partially_refunded', 'refunded'],
   declined: [],
@@ -24,6 +25,11 @@ const TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
   canceled: [],
   refunded: [],
 };
+
+/** From the call step back to an earlier, unfinished one (e.g. the password step a risk check asks for). */
+export function leavesCallBackwards(from: PaymentStatus, to: PaymentStatus): boolean {
+  return from === 'calling' && to !== 'calling' && !FINAL_STATUSES.has(to);
+}
 
 export function canTransition(from: PaymentStatus, to: PaymentStatus): boolean {
   return TRANSITIONS[from].includes(to);
@@ -39,7 +45,7 @@ export function assertTransition(paymentId: string, from: PaymentStatus, to: Pay
 export const FAILURE_CODES = [
   'insufficient_funds', 'credit_limit_exceeded', 'consumer_declined', 'wrong_pin', 'no_input', 'consumer_locked',
   'consumer_unavailable', 'call_limit_exceeded', 'busy', 'no_answer', 'call_failed', 'hung_up', 'interrupted', 'password_failed',
-  'media_timeout',
+  'media_timeout', 'risk_refused', 'risk_check_failed',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
 

@@ -3,7 +3,7 @@ import type { FailureCode, Payment, TransitionPatch } from '../domain/payment.js
 import type { CallRecord } from '../domain/call.js';
 import type { Logger } from '../log.js';
 import type { Store, Transaction } from './repositories.js';
-import type { CallOutcome, PinCheck } from './ports.js';
+import type { CallOutcome, PinCheck, PreDialVerdict } from './ports.js';
 import type { CallSteps, CallSubject } from './calls.js';
 import type { PaymentHooks, SecretVerifier } from './service.js';
 import { rehashIfStale } from './rehash.js';
@@ -59,8 +59,10 @@ export class PaymentCallSteps implements CallSteps {
   async beginCall(paymentId: string): Promise<CallSubject | undefined> {
     const payment = await this.d.store.payments.get(paymentId);
     if (payment.status !== 'calling' || !payment.consumerId) return undefined;
-    // Exactly one node places the call: the one that takes the lease.
-    if (!(await this.d.store.payments.leaseCall(paymentId, this.d.node.id, this.leaseUntil(), this.d.clock().toISOString()))) {
+    // Exactly one node places the call: the one that takes the lease. In a transaction of its own
+    // so that the embedded store commits it with others (one fsync) rather than on its own.
+    const leased = await this.d.store.withTransaction((tx) => tx.payments.leaseCall(paymentId, this.d.node.id, this.leaseUntil(), this.d.clock().toISOString()));
+    if (!leased) {
       this.d.log.warn({ paymentId }, 'call not placed: another node holds it');
       return undefined;
     }
@@ -95,7 +97,8 @@ export class PaymentCallSteps implements CallSteps {
   }
 
   async recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void> {
-    await this.d.store.callRecords.recordAttempt(paymentId, attempt, record);
+    // A transaction for one statement: on the embedded store it then shares a group commit's fsync.
+    await this.d.store.withTransaction((tx) => tx.callRecords.recordAttempt(paymentId, attempt, record));
   }
 
   /** Wrong PINs count per consumer across calls; reaching the limit locks the consumer. */
@@ -115,6 +118,32 @@ export class PaymentCallSteps implements CallSteps {
       if (consumer.status === 'active') await tx.consumers.setStatus(consumerId, 'locked');
       this.d.log.warn({ consumerId, paymentId, failures }, 'consumer locked after too many wrong PINs');
       return 'locked';
+    });
+  }
+
+  /**
+   * The pre-dial check's verdict, before the first dial: 'dial', or 'stop' when the payment left the
+   * call step here (refused, or sent back to the password step the verdict asks for).
+   */
+  async afterPreDial(paymentId: string, verdict: PreDialVerdict): Promise<'dial' | 'stop'> {
+    if (verdict.action === 'allow') return 'dial';
+    return this.d.store.withTransaction(async (tx) => {
+      const p = await tx.payments.get(paymentId);
+      if (p.status !== 'calling' || !p.consumerId || !p.decision?.allowed) return 'stop';
+      if (verdict.action === 'refuse') {
+        await this.d.rules.end(tx, p, verdict.failed ? 'failed' : 'declined', verdict.failed ? 'risk_check_failed' : 'risk_refused', verdict.reason);
+        return 'stop';
+      }
+      // A payment in the call step whose decision has the password step has passed it (identified() saw to that).
+      if (p.decision.steps.includes('password')) return 'dial';
+      if (!(await tx.consumers.get(p.consumerId)).hasPassword) {
+        await this.d.rules.end(tx, p, 'declined', 'risk_refused', `${verdict.reason}; the consumer has no password to ask for`);
+        return 'stop';
+      }
+      // Back to the password step. The hold stays: the same hold is taken up again after the password.
+      const decision = { ...p.decision, steps: ['password' as const, ...p.decision.steps], reasons: [...p.decision.reasons, 'password: required by the pre-dial risk check'] };
+      await tx.payments.transition(p.id, 'requires_password', `${verdict.reason}; password step required before the call`, { decision });
+      return 'stop';
     });
   }
 

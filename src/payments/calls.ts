@@ -4,7 +4,7 @@ import type { Consumer } from '../domain/consumer.js';
 import type { Merchant } from '../domain/merchant.js';
 import type { CallRecord } from '../domain/call.js';
 import type { ProgressHub } from './progress.js';
-import type { CallAuthorizer, CallOutcome, PinCheck } from './ports.js';
+import type { CallAuthorizer, CallOutcome, PinCheck, PreDialCheck, PreDialVerdict } from './ports.js';
 
 /** Tries at recording a call's outcome (backoff 0.2, 0.4, 0.8, 1.6 s between them). */
 const FINISH_ATTEMPTS = 5;
@@ -27,6 +27,8 @@ export interface CallSteps {
   /** Extends this node's leases on its calls in flight; the ids it still owns (a call not among them was taken over). */
   renewLeases(paymentIds: readonly string[]): Promise<string[]>;
   finishCall(paymentId: string, outcome: CallOutcome, expired: boolean): Promise<void>;
+  /** Acts on the pre-dial check's verdict: 'dial', or 'stop' when the payment left the call step. */
+  afterPreDial(paymentId: string, verdict: PreDialVerdict): Promise<'dial' | 'stop'>;
 }
 
 export interface CallRunnerDeps {
@@ -36,6 +38,8 @@ export interface CallRunnerDeps {
   log: Logger;
   /** How often the leases of the calls in flight are renewed (a third of their length). */
   renewEveryMs: number;
+  /** Asked before the first dial (the pre-dial risk check); none = dial. */
+  preDial?: PreDialCheck;
 }
 
 /**
@@ -106,6 +110,14 @@ export class CallRunner {
     if (!subject) return;
     const { payment, consumer, merchant } = subject;
     const log = this.d.log.child({ paymentId });
+    if (this.d.preDial && !signal.aborted) {
+      const verdict = await this.d.preDial.check(
+        { paymentId, merchantId: payment.merchantId, phone: consumer.phone, amount: payment.amount, currency: payment.currency, live: this.d.authorizer.live },
+        log,
+        signal,
+      );
+      if (!signal.aborted && (await this.d.steps.afterPreDial(paymentId, verdict)) === 'stop') return;
+    }
     if (signal.aborted) {
       // Expired (or taken over) before the engine was reached: never dial for it.
       await this.d.steps.finishCall(paymentId, { kind: 'failed', reason: 'ended before dialling' }, this.expired.has(paymentId));

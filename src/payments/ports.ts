@@ -63,3 +63,30 @@ export interface CallAuthorizer {
   authorize(req: AuthorizationRequest): Promise<CallOutcome>;
   close(): Promise<void>;
 }
+
+/** What the pre-dial check is told about the call about to be placed. */
+export interface PreDialSubject {
+  paymentId: string;
+  merchantId: string;
+  /** The enrolled number: for the carrier's own lookup, never for a log. */
+  phone: string;
+  amount: number;
+  currency: string;
+  live: boolean;
+}
+
+/**
+ * allow: dial. require_password: dial only once the payment has passed the password step (else it
+ * goes back to that step first). refuse: end the payment without dialling. `failed`: no usable
+ * answer (the action is then the configured fail-open/fail-closed one). `reason` has no number in it.
+ */
+export interface PreDialVerdict {
+  action: 'allow' | 'require_password' | 'refuse';
+  failed: boolean;
+  reason: string;
+}
+
+/** Asked once before an authorization call dials its first attempt (the pre-dial risk check). */
+export interface PreDialCheck {
+  check(subject: PreDialSubject, log: Logger, signal: AbortSignal): Promise<PreDialVerdict>;
+}

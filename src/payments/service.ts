@@ -8,7 +8,7 @@ import type { Merchant } from '../domain/merchant.js';
 import type { EventType } from '../domain/event.js';
 import type { Logger } from '../log.js';
 import type { Store, Transaction } from './repositories.js';
-import type { CallAuthorizer } from './ports.js';
+import type { CallAuthorizer, PreDialCheck } from './ports.js';
 import type { ProgressHub } from './progress.js';
 import { CallRunner } from './calls.js';
 import { PaymentCallSteps, type NodeIdentity, type PaymentRules } from './call-steps.js';
@@ -51,6 +51,8 @@ export interface PaymentServiceDeps {
   hooks?: PaymentHooks;
   /** This process among the nodes sharing the store; calls it places are leased to it. */
   node: NodeIdentity;
+  /** Asked before each authorization call dials (the pre-dial risk check); none = always dial. */
+  preDial?: PreDialCheck;
 }
 
 export interface CallCaps {
@@ -92,7 +94,7 @@ export class PaymentService implements PaymentRules {
 
   constructor(private readonly d: PaymentServiceDeps) {
     const steps = new PaymentCallSteps({ ...d, live: d.authorizer.live, rules: this });
-    this.calls = new CallRunner({ authorizer: d.authorizer, steps, progress: d.progress, log: d.log, renewEveryMs: Math.max(1000, Math.floor(d.node.callLeaseMs / 3)) });
+    this.calls = new CallRunner({ authorizer: d.authorizer, steps, progress: d.progress, log: d.log, renewEveryMs: Math.max(1000, Math.floor(d.node.callLeaseMs / 3)), ...(d.preDial ? { preDial: d.preDial } : {}) });
   }
 
   get live(): boolean {

@@ -1,6 +1,6 @@
 import type { Db } from './db.js';
 import { CallpayError } from '../domain/errors.js';
-import { assertTransition, type PaymentStatus } from '../domain/payment.js';
+import { assertTransition, leavesCallBackwards, type PaymentStatus } from '../domain/payment.js';
 import type { FrictionlessUsage } from '../domain/policy.js';
 import type { Clock } from '../domain/clock.js';
 import type { NewPayment, Payment, Transition, TransitionPatch } from '../domain/payment.js';
@@ -79,6 +79,9 @@ export class PaymentRepository {
       if (patch.failureCode !== undefined) sets.push('failure_code = @failureCode');
       if (patch.live !== undefined) sets.push('live = @live');
       if (patch.amountRefunded !== undefined) sets.push('amount_refunded = @amountRefunded');
+      // Back from the call step to an earlier one (the pre-dial risk check asking for the password):
+      // the call lease goes with it, so whichever node takes the next call step may place the call.
+      if (leavesCallBackwards(current.status, to)) sets.push('call_node = NULL', 'call_lease_until = NULL');
       this.db.prepare(`UPDATE payments SET ${sets.join(', ')} WHERE id = @id`).run({
         id,
         to,

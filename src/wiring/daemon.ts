@@ -22,6 +22,7 @@ import { observeProgress } from '../metrics/progress.js';
 import { registerCollectors } from '../metrics/collectors.js';
 import { startAdminServer, type AdminServer } from '../metrics/admin.js';
 import { startProgressBus } from './progress-bus.js';
+import { riskCheckFromConfig } from '../risk/from-config.js';
 
 export interface Daemon {
   url: string;
@@ -63,6 +64,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
   const authorizer = opts.authorizer ?? (await createAuthorizer({ config, log, clock, onEngine: (e) => (engine = e) }));
   const progress = new ProgressHub(clock);
   const node = { id: nodeId(), callLeaseMs: config.store.callLeaseSeconds * 1000 };
+  const preDial = riskCheckFromConfig(config.risk, { clock, ...(metrics ? { registry: metrics.registry } : {}) });
   const payments = new PaymentService({
     store, clock, log, authorizer, progress,
     hasher: ctx.hasher,
@@ -75,6 +77,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     },
     lockout: { attempts: config.ivr.lockoutAttempts, windowMs: config.ivr.lockoutWindowHours * 3_600_000 },
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    ...(preDial ? { preDial } : {}),
     node,
   });
   const bus = startProgressBus({ config, store: ctx.store, node: node.id, hub: progress, log });

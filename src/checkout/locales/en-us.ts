@@ -68,6 +68,8 @@ const strings: Strings = {
     interrupted: 'The call was interrupted.',
     media_timeout: 'The call was lost: no sound came from your phone.',
     password_failed: 'The password was not accepted.',
+    risk_refused: 'This payment cannot be confirmed by phone call right now. Please contact your carrier.',
+    risk_check_failed: 'This payment could not be confirmed right now. Please try again later.',
   },
   returnLink: 'Return to {merchant}',
   returning: 'Taking you back to {merchant}…',

@@ -68,6 +68,8 @@ const strings: Strings = {
     interrupted: '通話中斷。',
     media_timeout: '通話中斷：未收到您電話的聲音。',
     password_failed: '密碼未通過驗證。',
+    risk_refused: '目前無法以電話確認這筆付款，請聯絡您的電信業者。',
+    risk_check_failed: '目前無法確認這筆付款，請稍後再試。',
   },
   returnLink: '返回 {merchant}',
   returning: '即將帶您返回 {merchant}…',

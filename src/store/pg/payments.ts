@@ -2,7 +2,7 @@ import type { PgQueryable, PgValue } from './db.js';
 import { execute, inUnit, isPgTx, placeholders, queryOne, queryRows } from './db.js';
 import type { PgRepoDeps } from './deps.js';
 import { CallpayError } from '../../domain/errors.js';
-import { assertTransition, type PaymentStatus } from '../../domain/payment.js';
+import { assertTransition, leavesCallBackwards, type PaymentStatus } from '../../domain/payment.js';
 import type { FrictionlessUsage } from '../../domain/policy.js';
 import type { NewPayment, Payment, Transition, TransitionPatch } from '../../domain/payment.js';
 import type { PaymentRepository } from '../../payments/repositories.js';
@@ -97,6 +97,8 @@ export class PgPaymentRepository implements PaymentRepository {
       if (patch.failureCode !== undefined) set('failure_code', patch.failureCode);
       if (patch.live !== undefined) set('live', patch.live ? 1 : 0);
       if (patch.amountRefunded !== undefined) set('amount_refunded', patch.amountRefunded);
+      // Back from the call step to an earlier one: the call lease goes with it (see the SQLite store).
+      if (leavesCallBackwards(from, to)) sets.push('call_node = NULL', 'call_lease_until = NULL');
       const row = await queryOne<PaymentRow>(
         db,
         `WITH moved AS (UPDATE payments SET ${sets.join(', ')} WHERE id = $1 AND status = $2 RETURNING *), ${LOG_MOVE}
