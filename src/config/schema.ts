@@ -250,6 +250,12 @@ export const configSchema = section({
        * 0 = one per CPU, at most 4. More calls than one thread can send on time need more than one.
        */
       workers: intIn(0, 16),
+      /**
+       * SCHED_FIFO priority (1–99) the media worker threads ask for, so that a busy daemon cannot make
+       * them wait for a CPU; 0 = none (nice -10 only). Needs CAP_SYS_NICE or RLIMIT_RTPRIO; without it
+       * the threads run as before (a debug line says so).
+       */
+      realtimePriority: intIn(0, 99),
     }),
     /** The carrier's FreeSWITCH over its inbound event socket (telephony.engine = "freeswitch"). */
     freeswitch: section({
@@ -298,6 +304,28 @@ export const configSchema = section({
     retryDelayMs: intIn(0, 600_000),
     /** Directory of prompt sets (<dir>/<locale>/manifest.json); null = the shipped prompts. */
     promptsDir: z.string().min(1).nullable(),
+    /**
+     * The answering-machine guard (README "Voicemail guard"): the embedded engine listens to the
+     * greeting before saying anything; a recording is hung up on (outcome machine_detected) and the
+     * payment takes the no-answer path. Rules as Asterisk app_amd's, in ms of received audio.
+     */
+    machineDetection: section({
+      enabled: z.boolean({ error: 'true or false' }),
+      /** Silence this long from the answer: a person waiting for us to speak; proceed. */
+      initialSilenceMs: intIn(500, 10_000),
+      /** More voice than this before a pause: a recorded greeting. */
+      maxGreetingMs: intIn(500, 10_000),
+      /** A pause this long after the greeting: a person; proceed at once. */
+      afterGreetingSilenceMs: intIn(100, 5_000),
+      /** The analysis ends undecided (proceed) after this long. */
+      totalAnalysisMs: intIn(1_000, 15_000),
+      /** Voice shorter than this is not a word. */
+      minWordMs: intIn(20, 1_000),
+      /** More words than this before the pause: a recorded greeting. */
+      maxWords: intIn(1, 50),
+    })
+      .refine((m) => m.maxGreetingMs < m.totalAnalysisMs, { error: 'maxGreetingMs below totalAnalysisMs (else a long greeting is never found)', path: ['maxGreetingMs'] })
+      .refine((m) => m.initialSilenceMs < m.totalAnalysisMs, { error: 'initialSilenceMs below totalAnalysisMs', path: ['initialSilenceMs'] }),
   }),
   /**
    * The pre-dial risk check (README "Pre-dial risk check"): before an authorization call dials, a
@@ -326,6 +354,12 @@ export const configSchema = section({
       /** Unconditional call forwarding: the call would ring another phone. */
       forwarded: oneOf(RISK_ACTIONS),
     }),
+    /**
+     * The call itself shows it was forwarded away from the enrolled line (a 181, a Diversion header, a
+     * History-Info of more than one entry): refuse = cancel it (or hang up on its answer before a word
+     * is said; the payment is declined call_forwarded), allow = carry on. Embedded engine only.
+     */
+    sipForwarding: oneOf(['allow', 'refuse'] as const),
   }),
   argon2: section({
     // 2 passes over 19 MiB is the OWASP minimum for Argon2id; above 10 passes or 1 GiB a PIN check

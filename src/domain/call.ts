@@ -1,8 +1,16 @@
-/** Why a dial ended without an answer. */
-export type NotAnswered = 'busy' | 'no_answer' | 'rejected' | 'failed';
+/**
+ * Why a dial ended without an answer (callpay's own ending). `forwarded`: the network showed the call
+ * was forwarded away from the enrolled line (181, Diversion, History-Info) and `risk.sipForwarding` is
+ * refuse, so callpay cancelled it, or hung up on the answer before anything was said.
+ */
+export type NotAnswered = 'busy' | 'no_answer' | 'rejected' | 'failed' | 'forwarded';
 
-/** How a call ended or a dial failed; the CDR outcome. */
-export type CallOutcome = 'answered' | NotAnswered | 'hung_up';
+/**
+ * How a call ended or a dial failed: the CDR outcomes (and the API's list of them). `machine_detected`:
+ * an answering machine answered (the greeting screen), hung up on before anything was said.
+ */
+export const CALL_OUTCOMES = ['answered', 'busy', 'no_answer', 'rejected', 'failed', 'hung_up', 'machine_detected', 'forwarded'] as const;
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
 /** CallRecord.reason of a call the engine ended because the phone sent no media (RTP inactivity timeout). */
 export const MEDIA_TIMEOUT = 'media_timeout';

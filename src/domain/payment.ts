@@ -45,7 +45,7 @@ export function assertTransition(paymentId: string, from: PaymentStatus, to: Pay
 export const FAILURE_CODES = [
   'insufficient_funds', 'credit_limit_exceeded', 'consumer_declined', 'wrong_pin', 'no_input', 'consumer_locked',
   'consumer_unavailable', 'call_limit_exceeded', 'busy', 'no_answer', 'call_failed', 'hung_up', 'interrupted', 'password_failed',
-  'media_timeout', 'risk_refused', 'risk_check_failed',
+  'media_timeout', 'risk_refused', 'risk_check_failed', 'call_forwarded',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
 

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { PAYMENT_STATUSES, FAILURE_CODES } from '../domain/payment.js';
+import { CALL_OUTCOMES } from '../domain/call.js';
 import { EVENT_TYPES } from '../domain/event.js';
 
 /**
@@ -73,7 +74,7 @@ export const callList = z.strictObject({
     answered_at: timestamp.nullable(),
     ended_at: timestamp.nullable(),
     sip_status: z.int().nullable(),
-    outcome: z.enum(['answered', 'busy', 'no_answer', 'rejected', 'failed', 'hung_up']),
+    outcome: z.enum(CALL_OUTCOMES),
     reason: z.string().nullable(),
     digit_count: z.int().min(0).describe('how many keys were pressed; never which'),
     number: z.string().nullable().describe('the number called, masked; null when it has changed since'),

@@ -1,8 +1,9 @@
-import type { CallEngine, DialResult } from '../telephony/engine.js';
+import type { Call, CallEngine, DialResult, NotAnswered } from '../telephony/engine.js';
 import type { CallAuthorizer, CallOutcome } from '../payments/ports.js';
 import type { Locale } from '../domain/consumer.js';
 import { MEDIA_TIMEOUT } from '../domain/call.js';
 import { runAuthorizationScript, type ScriptPrompts } from './script.js';
+import { screenGreeting, type MachineDetectionConfig } from './screen.js';
 
 export interface IvrAuthorizerDeps {
   engine: CallEngine;
@@ -13,16 +14,21 @@ export interface IvrAuthorizerDeps {
   interDigitTimeoutMs: number;
   retryAttempts: number;
   retryDelayMs: number;
+  /** Config `risk.sipForwarding`: a call forwarded away from the enrolled line is refused (never announced) or carried on. */
+  forwarding?: 'allow' | 'refuse';
+  /** Config `ivr.machineDetection`: screen the greeting for an answering machine; absent = off. */
+  machineDetection?: MachineDetectionConfig;
   now(): Date;
 }
 
 const NOT_ANSWERED: Record<Exclude<DialResult['kind'], 'answered'>, CallOutcome['kind']> = {
-  busy: 'busy', no_answer: 'no_answer', rejected: 'rejected', failed: 'failed',
+  busy: 'busy', no_answer: 'no_answer', rejected: 'rejected', failed: 'failed', forwarded: 'forwarded',
 };
 
 /**
  * The payment service's call port, over a real telephone engine: dials the enrolled number, retries
- * busy or unanswered phones within the payment's expiry, and runs the call script when answered.
+ * busy or unanswered phones within the payment's expiry, and runs the call script when answered. An
+ * answering machine (the greeting screen) is hung up on before anything is said and counts as no answer.
  * Every dial attempt reports its own call record.
  */
 export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
@@ -30,6 +36,34 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
     live: true,
     async authorize(req) {
       const attempts = 1 + d.retryAttempts;
+      /** An answered call a person (or an unknown) picked up: the call script, then its record. */
+      const converse = async (call: Call, attempt: number): Promise<CallOutcome> => {
+        req.onProgress({ type: 'answered', attempt });
+        let outcome: CallOutcome;
+        try {
+          outcome = await runAuthorizationScript(call, {
+            prompts: d.prompts(req.locale),
+            amountClips: d.sayAmount(req.amount, req.currency, req.locale),
+            merchantClip: req.merchantVoiceClip,
+            verifyPin: req.verifyPin,
+            pinTries: d.pinTries,
+            firstDigitTimeoutMs: d.firstDigitTimeoutMs,
+            interDigitTimeoutMs: d.interDigitTimeoutMs,
+            log: call.log,
+          });
+        } finally {
+          await call.hangup();
+        }
+        const ended = await call.ended;
+        req.onAttempt(attempt, ended);
+        if (req.signal.aborted && outcome.kind !== 'approved') return { kind: 'hung_up' };
+        // An answered call that the engine lost (not one the phone hung up): the media server or its
+        // control connection went away mid-call.
+        if (outcome.kind === 'hung_up' && ended.outcome === 'failed') {
+          return ended.reason === MEDIA_TIMEOUT ? { kind: 'media_timeout' } : { kind: 'interrupted', reason: ended.reason ?? 'call lost' };
+        }
+        return outcome;
+      };
       for (let attempt = 1; ; attempt++) {
         const log = req.log.child({ attempt });
         const refused = await req.mayDial(attempt);
@@ -38,46 +72,35 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
           return { kind: 'call_limit', reason: refused };
         }
         req.onProgress({ type: 'dialing', attempt });
-        const dial = await d.engine.dial({ number: req.phone, log, signal: req.signal, onRinging: () => req.onProgress({ type: 'ringing', attempt }) });
+        const dial = await d.engine.dial({
+          number: req.phone, log, signal: req.signal, onRinging: () => req.onProgress({ type: 'ringing', attempt }),
+          ...(d.forwarding ? { forwarding: d.forwarding } : {}),
+        });
+        let missed: { kind: NotAnswered; sipStatus: number | null; reason: string };
         if (dial.kind === 'answered') {
           const { call } = dial;
           req.onAttempt(attempt, call.record());
-          req.onProgress({ type: 'answered', attempt });
-          let outcome: CallOutcome;
-          try {
-            outcome = await runAuthorizationScript(call, {
-              prompts: d.prompts(req.locale),
-              amountClips: d.sayAmount(req.amount, req.currency, req.locale),
-              merchantClip: req.merchantVoiceClip,
-              verifyPin: req.verifyPin,
-              pinTries: d.pinTries,
-              firstDigitTimeoutMs: d.firstDigitTimeoutMs,
-              interDigitTimeoutMs: d.interDigitTimeoutMs,
-              log: call.log,
-            });
-          } finally {
-            await call.hangup();
-          }
-          const ended = await call.ended;
-          req.onAttempt(attempt, ended);
-          if (req.signal.aborted && outcome.kind !== 'approved') return { kind: 'hung_up' };
-          // An answered call that the engine lost (not one the phone hung up): the media server or its
-          // control connection went away mid-call.
-          if (outcome.kind === 'hung_up' && ended.outcome === 'failed') {
-            return ended.reason === MEDIA_TIMEOUT ? { kind: 'media_timeout' } : { kind: 'interrupted', reason: ended.reason ?? 'call lost' };
-          }
-          return outcome;
+          const screen = await screenGreeting(call, d.machineDetection);
+          if (screen.verdict !== 'machine') return converse(call, attempt);
+          // A recording must not hear who asks for how much: hang up, and treat it as no answer.
+          await call.hangup();
+          req.onAttempt(attempt, { ...(await call.ended), outcome: 'machine_detected', reason: `answering machine (${screen.reason})` });
+          missed = { kind: 'no_answer', sipStatus: 200, reason: 'answering machine' };
+        } else {
+          req.onAttempt(attempt, dial.record);
+          missed = dial;
         }
-        req.onAttempt(attempt, dial.record);
-        const retryable = dial.kind === 'busy' || dial.kind === 'no_answer';
+        const retryable = missed.kind === 'busy' || missed.kind === 'no_answer';
         const nextAt = d.now().getTime() + d.retryDelayMs;
         const last = !retryable || attempt >= attempts || nextAt >= req.deadline.getTime() || req.signal.aborted;
-        req.onProgress({ type: 'not_answered', attempt, outcome: dial.kind, retryInMs: last ? null : d.retryDelayMs });
+        // The page has no sentence of its own for a forwarded call: it says the call failed, the final status why.
+        req.onProgress({ type: 'not_answered', attempt, outcome: missed.kind === 'forwarded' ? 'failed' : missed.kind, retryInMs: last ? null : d.retryDelayMs });
         if (last) {
-          log.info({ outcome: dial.kind, sipStatus: dial.sipStatus }, 'call not answered');
-          return dial.kind === 'failed' ? { kind: 'failed', reason: dial.reason, ...(dial.sipStatus ? { sipStatus: dial.sipStatus } : {}) } : ({ kind: NOT_ANSWERED[dial.kind] } as CallOutcome);
+          log.info({ outcome: missed.kind, sipStatus: missed.sipStatus }, 'call not answered');
+          if (missed.kind === 'forwarded') return { kind: 'forwarded', reason: missed.reason };
+          return missed.kind === 'failed' ? { kind: 'failed', reason: missed.reason, ...(missed.sipStatus ? { sipStatus: missed.sipStatus } : {}) } : ({ kind: NOT_ANSWERED[missed.kind] } as CallOutcome);
         }
-        log.info({ outcome: dial.kind, retryInMs: d.retryDelayMs }, 'call not answered; retrying');
+        log.info({ outcome: missed.kind, retryInMs: d.retryDelayMs }, 'call not answered; retrying');
         await sleep(d.retryDelayMs, req.signal);
       }
     },

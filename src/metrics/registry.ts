@@ -34,7 +34,7 @@ export function createMetrics(opts: { merchantLabels: boolean }): Metrics {
     merchantLabels: opts.merchantLabels,
     paymentsCreated: new Counter({ name: 'callpay_payments_created_total', help: 'Payments created, by their first status', labelNames: ['status', ...merchant], registers: r }),
     paymentsEnded: new Counter({ name: 'callpay_payments_ended_total', help: 'Payments that reached a final status, by status and failure code (reason "none" on success)', labelNames: ['status', 'reason', ...merchant], registers: r }),
-    calls: new Counter({ name: 'callpay_calls_total', help: 'Authorization call attempts that ended, by outcome and final SIP status (answer-seizure ratio: outcome answered or hung_up over all)', labelNames: ['outcome', 'sip_status'], registers: r }),
+    calls: new Counter({ name: 'callpay_calls_total', help: 'Authorization call attempts that ended, by outcome (answered, busy, no_answer, rejected, failed, hung_up, machine_detected) and final SIP status (answer-seizure ratio: outcome answered, hung_up or machine_detected over all)', labelNames: ['outcome', 'sip_status'], registers: r }),
     callSetup: new Histogram({ name: 'callpay_call_setup_seconds', help: 'Dial to answer (answered) or to the final response (not answered)', labelNames: ['outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 45, 60], registers: r }),
     callDuration: new Histogram({ name: 'callpay_call_duration_seconds', help: 'Answer to hang-up of answered calls', buckets: [5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300], registers: r }),
     pinEntry: new Histogram({ name: 'callpay_pin_entry_seconds', help: 'Answer to the first PIN checked on the call', buckets: [2, 4, 6, 8, 10, 15, 20, 30, 45, 60], registers: r }),

@@ -41,6 +41,7 @@ const DECLINES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
   wrong_pin: 'wrong_pin',
   locked: 'consumer_locked',
   no_input: 'no_input',
+  forwarded: 'call_forwarded',
 };
 const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
   busy: 'busy',
@@ -170,6 +171,7 @@ export class PaymentCallSteps implements CallSteps {
     const reason =
       outcome.kind === 'failed' ? `call failed: ${outcome.reason}${outcome.sipStatus ? ` (SIP ${outcome.sipStatus})` : ''}`
       : outcome.kind === 'interrupted' ? `call ${outcome.reason}`
+      : outcome.kind === 'forwarded' ? `${outcome.reason}: the amount was not announced`
       : `call: ${outcome.kind}`;
     await store.withTransaction((tx) => this.d.rules.end(tx, current, declined ? 'declined' : 'failed', code, reason));
   }

@@ -52,7 +52,9 @@ export type CallOutcome =
   /** The engine lost an answered call (its media server or control connection went away). */
   | { kind: 'interrupted'; reason: string }
   /** The phone's media stopped mid-call (RTP inactivity timeout): the engine hung up. */
-  | { kind: 'media_timeout' };
+  | { kind: 'media_timeout' }
+  /** The call was forwarded away from the enrolled line (risk.sipForwarding = refuse): nothing was announced. */
+  | { kind: 'forwarded'; reason: string };
 
 /**
  * The port the payment service calls. `live` is false for any engine that does not place a real

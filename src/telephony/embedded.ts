@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../log.js';
 import type { InbandDtmfMode } from './media/inband-dtmf.js';
-import type { Call, CallEngine, CallRecord, CollectOptions, CollectResult, DialRequest, DialResult, Digit, PlayOptions, PlayResult } from './engine.js';
+import type { Call, CallEngine, CallRecord, CollectOptions, CollectResult, DialRequest, DialResult, Digit, PlayOptions, PlayResult, ScreenOptions, ScreenResult } from './engine.js';
 import { MEDIA_TIMEOUT } from '../domain/call.js';
 import { buildOffer, type Dialog, type DigestCredentials, type InviteResult, type SipUserAgent, type Timers } from './sip/index.js';
 import type { SipTlsOptions } from './sip/transports.js';
@@ -41,6 +41,8 @@ export interface EmbeddedEngineOptions {
     inactivityTimeoutSeconds?: number;
     /** RTCP's minimum report interval; 5000 by default (tests use a short one; not a config key). */
     rtcpIntervalMs?: number;
+    /** SCHED_FIFO priority of the media threads (config `telephony.rtp.realtimePriority`); 0 or absent = none. */
+    realtimePriority?: number;
     /** Media worker threads the streams are spread over (config `telephony.rtp.workers`, 0 = one per CPU, at most 4); absent = 1. */
     workers?: number;
   };
@@ -93,6 +95,14 @@ export async function createEmbeddedEngine(opts: EmbeddedEngineOptions): Promise
 async function dial(ua: SipUserAgent, media: MediaEngine, opts: EmbeddedEngineOptions, credentials: DigestCredentials | null, req: DialRequest): Promise<DialResult> {
   const startedAt = new Date().toISOString();
   const session = await media.openSession({ log: req.log });
+  // The INVITE's own abort: the caller's, or ours when a ringing call shows it was forwarded.
+  const own = new AbortController();
+  const follow = () => own.abort();
+  if (req.signal?.aborted) own.abort();
+  else req.signal?.addEventListener('abort', follow, { once: true });
+  const refuseForwarded = req.forwarding === 'refuse';
+  let forwardedWhileRinging: readonly string[] = [];
+  const ringing = req.onRinging ? onceRinging(req.onRinging) : null;
   let result: InviteResult;
   try {
     result = await ua.invite({
@@ -102,24 +112,51 @@ async function dial(ua: SipUserAgent, media: MediaEngine, opts: EmbeddedEngineOp
       sdpOffer: buildOffer({ host: opts.rtp.bindHost, port: session.localPort }),
       credentials,
       ringTimeoutMs: req.ringTimeoutMs ?? opts.sip.ringTimeoutMs,
-      ...(req.signal ? { signal: req.signal } : {}),
-      ...(req.onRinging ? { onProvisional: onceRinging(req.onRinging) } : {}),
+      signal: own.signal,
+      onProvisional: (p) => {
+        if (refuseForwarded && p.forwarded.length > 0) {
+          if (forwardedWhileRinging.length === 0) req.log.info({ forwarded: p.forwarded }, 'the call is being forwarded: cancelled (risk.sipForwarding is refuse)');
+          forwardedWhileRinging = p.forwarded;
+          return own.abort();
+        }
+        ringing?.(p);
+      },
       log: req.log,
     });
   } catch (e) {
     await session.close();
     throw e;
+  } finally {
+    req.signal?.removeEventListener('abort', follow); // once answered, EmbeddedCall hangs up on abort
   }
   if (result.kind !== 'answered') {
     await session.close();
+    const forwarded = forwardedWhileRinging.length > 0 && !req.signal?.aborted;
+    const kind = forwarded ? 'forwarded' : result.kind;
+    const reason = forwarded ? forwardedReason(forwardedWhileRinging) : result.reason;
     const record: CallRecord = {
-      callId: result.callId, startedAt, answeredAt: null, endedAt: new Date().toISOString(), outcome: result.kind,
-      sipStatus: result.sipStatus, reason: result.reason, digitCount: 0,
+      callId: result.callId, startedAt, answeredAt: null, endedAt: new Date().toISOString(), outcome: kind,
+      sipStatus: result.sipStatus, reason, digitCount: 0,
     };
-    return { kind: result.kind, sipStatus: result.sipStatus, reason: result.reason, record };
+    return { kind, sipStatus: result.sipStatus, reason, record };
   }
+  if (refuseForwarded && result.forwarded.length > 0) {
+    // Signs only in the answer: hang up before a word is said.
+    req.log.info({ forwarded: result.forwarded }, 'answered by a forwarded call: hung up before anything was said (risk.sipForwarding is refuse)');
+    const answeredAt = new Date().toISOString();
+    await result.dialog.bye();
+    await session.close();
+    const reason = forwardedReason(result.forwarded);
+    const record: CallRecord = { callId: result.callId, startedAt, answeredAt, endedAt: new Date().toISOString(), outcome: 'forwarded', sipStatus: result.status, reason, digitCount: 0 };
+    return { kind: 'forwarded', sipStatus: result.status, reason, record };
+  }
+  if (result.forwarded.length > 0) req.log.info({ forwarded: result.forwarded }, 'answered by a forwarded call (risk.sipForwarding is allow)');
   await session.start(remoteMedia(result.media));
   return { kind: 'answered', call: new EmbeddedCall(result.callId, result.dialog, session, req, startedAt) };
+}
+
+function forwardedReason(signs: readonly string[]): string {
+  return `call forwarded (${signs.join(', ')})`;
 }
 
 /** The media engine's view of what SIP negotiated (the answer, or a re-INVITE). */
@@ -203,6 +240,12 @@ class EmbeddedCall implements Call {
     const result = await this.session.play(clips, opts);
     if (this.over) return { kind: 'hung_up' };
     return result.kind === 'stopped' ? { kind: 'completed' } : result;
+  }
+
+  /** The media worker listens to the greeting's energy (media/amd.ts); nothing is sent but silence meanwhile. */
+  screen(opts: ScreenOptions): Promise<ScreenResult> {
+    if (this.over) return Promise.resolve({ verdict: 'unknown', reason: 'hung_up', elapsedMs: 0, words: 0 });
+    return this.session.screen(opts);
   }
 
   collect(opts: CollectOptions): Promise<CollectResult> {

@@ -40,6 +40,12 @@ export interface DialRequest {
   ringTimeoutMs?: number;
   /** Called on the first 180/183: the phone is ringing. */
   onRinging?: () => void;
+  /**
+   * A call the network shows forwarded away from the number (181, Diversion, History-Info):
+   * `refuse` = cancel it, or hang up on its answer before anything is said (result `forwarded`);
+   * `allow` or absent = carry on. Config `risk.sipForwarding`; engines that cannot see it carry on.
+   */
+  forwarding?: 'allow' | 'refuse';
 }
 
 export type DialResult =
@@ -73,6 +79,34 @@ export interface PlayOptions {
   bargeIn: boolean;
 }
 
+/** The rules that tell a recorded greeting from a person (Asterisk app_amd's, in ms of received audio). */
+export interface ScreenOptions {
+  /** Nothing heard for this long: a person waiting silently (proceed), not a machine. */
+  initialSilenceMs: number;
+  /** More voiced audio than this in the greeting, before a pause of afterGreetingSilenceMs: a machine. */
+  maxGreetingMs: number;
+  /** A pause this long after the greeting: the "hello" was a person's; proceed at once. */
+  afterGreetingSilenceMs: number;
+  /** The whole analysis ends undecided (proceed) after this long. */
+  totalAnalysisMs: number;
+  /** Voice shorter than this is a click or a breath, not a word. */
+  minWordMs: number;
+  /** More words than this before the pause: a machine. */
+  maxWords: number;
+}
+
+/**
+ * human: a short greeting then a pause (or a key). machine: a long greeting, too many words, or a
+ * beep. unknown: silence, no decision in time, the call ended, or the engine cannot listen.
+ */
+export interface ScreenResult {
+  verdict: 'human' | 'machine' | 'unknown';
+  reason: 'after_greeting_silence' | 'digit' | 'long_greeting' | 'max_words' | 'beep' | 'initial_silence' | 'total_time' | 'hung_up' | 'not_supported' | 'disabled';
+  /** Audio analysed (ms). */
+  elapsedMs: number;
+  words: number;
+}
+
 export interface Call {
   readonly id: string;
   readonly log: Logger;
@@ -80,6 +114,11 @@ export interface Call {
   play(clips: readonly string[], opts?: PlayOptions): Promise<PlayResult>;
   /** Collects digits; digits keyed before (e.g. during a prompt) are taken first. */
   collect(opts: CollectOptions): Promise<CollectResult>;
+  /**
+   * Listens to the far end's greeting before anything is said (answering-machine detection). Engines
+   * that cannot listen leave it out: the call then proceeds as if a person answered.
+   */
+  screen?(opts: ScreenOptions): Promise<ScreenResult>;
   /** Ends the call (BYE) if it is still up; idempotent. */
   hangup(): Promise<void>;
   /** Resolves when the call is over, whoever ended it. */

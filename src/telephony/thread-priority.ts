@@ -1,26 +1,53 @@
+import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 /**
  * Worker threads that keep time (RTP pacing, SIP signalling) ask Linux for a higher priority than
  * the main thread's HTTP and database work, so a busy daemon cannot make them wait for a CPU. On
- * Linux a thread's id works as a pid for setpriority. Needs root or CAP_SYS_NICE; without it the
- * thread runs at the default priority, only with less margin under load.
+ * Linux a thread's id works as a pid for setpriority and sched_setscheduler.
  *
- * Returns null when raised, else why not (for a debug line).
+ * Two levels, as media servers do (FreeSWITCH `-rp`, Asterisk `-p`):
+ * - a nice value (needs CAP_SYS_NICE, or RLIMIT_NICE: systemd `LimitNICE=`);
+ * - optionally the real-time policy SCHED_FIFO at a priority (needs CAP_SYS_NICE or RLIMIT_RTPRIO:
+ *   systemd `LimitRTPRIO=`, and `RestrictRealtime=no`), set with util-linux `chrt` since Node has no
+ *   call for it. A real-time thread runs as soon as it wakes, ahead of every normal one; the kernel's
+ *   RT throttling (kernel.sched_rt_runtime_us, 95 % by default) still leaves the rest of the machine
+ *   a share if it ever spun.
+ * Without the permission the thread runs as before, with less margin under load.
  */
-export function raiseThreadPriority(nice: number): string | null {
-  let tid: number;
+
+/** This thread's Linux id; undefined off Linux. */
+export function linuxThreadId(): number | undefined {
   try {
-    tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
   } catch {
-    return 'no /proc/thread-self (not Linux)';
+    return undefined;
   }
-  if (!Number.isInteger(tid) || tid <= 0) return 'no thread id';
+}
+
+export interface PriorityResult {
+  /** Why each step that was asked for did not happen (for a debug line); empty when all did. */
+  notDone: string[];
+}
+
+export function raiseThreadPriority(opts: { nice: number; realtime?: number }): PriorityResult {
+  const notDone: string[] = [];
+  const tid = linuxThreadId();
+  if (tid === undefined) return { notDone: ['no thread id (not Linux)'] };
   try {
-    setPriority(tid, nice);
-    return null;
+    setPriority(tid, opts.nice);
   } catch (e) {
-    return `${(e as Error).message} (needs CAP_SYS_NICE)`;
+    notDone.push(`nice ${opts.nice}: ${(e as Error).message} (needs CAP_SYS_NICE or RLIMIT_NICE)`);
   }
+  const rt = opts.realtime ?? 0;
+  if (rt > 0) {
+    try {
+      execFileSync('chrt', ['--fifo', '--pid', String(rt), String(tid)], { stdio: 'ignore', timeout: 2_000 });
+    } catch (e) {
+      notDone.push(`SCHED_FIFO ${rt}: chrt failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; needs util-linux chrt and CAP_SYS_NICE or RLIMIT_RTPRIO)`);
+    }
+  }
+  return { notDone };
 }

@@ -90,6 +90,8 @@ export function createCallAuthorizer(config: Config, engine: CallEngine, prompts
     interDigitTimeoutMs: ivr.interDigitTimeoutMs,
     retryAttempts: ivr.retryAttempts,
     retryDelayMs: ivr.retryDelayMs,
+    machineDetection: ivr.machineDetection,
+    forwarding: config.risk.sipForwarding,
     now,
   });
 }

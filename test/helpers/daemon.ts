@@ -70,7 +70,7 @@ export async function startWorld(env: Record<string, string> = {}, opts: WorldOp
   const other = JSON.parse((await cli(['merchant', 'add', '--name', 'Other Shop', '--json'])).stdout) as { api_key: string };
   const clock = { now: Date.now(), advance(ms: number) { clock.now += ms; } };
   // With configuredEngine the daemon runs on real time (embedded SIP in the e2e tests).
-  const ctx = await openContext({ logLevel: 'silent' }, { cwd: tmp.path, env: fullEnv, ...(opts.configuredEngine ? {} : { clock: () => new Date(clock.now) }) });
+  const ctx = await openContext({ logLevel: (process.env.TEST_LOG_LEVEL ?? 'silent') }, { cwd: tmp.path, env: fullEnv, ...(opts.configuredEngine ? {} : { clock: () => new Date(clock.now) }) });
   // An env of the test's own that names another store would make "both stores" a lie
   if (ctx.config.store.driver !== store) {
     await ctx.close();

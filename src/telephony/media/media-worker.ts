@@ -8,9 +8,7 @@
  * Started by session.ts; speaks the messages of protocol.ts.
  */
 import type { Socket } from 'node:dgram';
-import { parentPort } from 'node:worker_threads';
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { DtmfReceiver, type MediaLog } from './dtmf.js';
 import { decode, SILENCE_BYTE, transcode, type Codec } from './g711.js';
@@ -22,7 +20,9 @@ import type { EngineStats, FromWorker, PlayEnd, SessionStats, ToWorker } from '.
 import { PhaseScheduler } from './phase-scheduler.js';
 import { parseRtp, RtpSender } from './rtp.js';
 import { RtpPortAllocator } from './rtp-ports.js';
-import type { Digit } from '../engine.js';
+import { Screening } from './screening.js';
+import type { Digit, ScreenOptions } from '../engine.js';
+import { linuxThreadId, raiseThreadPriority } from '../thread-priority.js';
 
 /** Frames due within this many ms are sent now: timers fire on whole milliseconds, usually late. */
 const EARLY_MS = 0.5;
@@ -38,28 +38,15 @@ if (!port) throw new Error('media-worker must run as a worker thread');
 const post = (m: FromWorker) => port.postMessage(m);
 
 /**
- * The pacing thread asks Linux for a higher priority (nice -10) so that a busy main thread (HTTP,
- * SQLite) cannot make it wait for a CPU; on Linux a thread's id works as a pid for setpriority. It
- * needs root or CAP_SYS_NICE; without them pacing still works, only with less margin under load.
+ * The pacing thread asks Linux for a higher priority (nice -10, and SCHED_FIFO at
+ * `telephony.rtp.realtimePriority` when that is not 0) so that a busy main thread (HTTP, SQLite)
+ * cannot make it wait for a CPU (thread-priority.ts).
  */
-function raisePriority(tid: number | undefined): void {
-  try {
-    if (tid !== undefined) setPriority(tid, -10);
-  } catch (e) {
-    post({ ev: 'log', sid: 0, level: 'debug', fields: { err: (e as Error).message }, msg: 'media thread priority not raised (needs CAP_SYS_NICE)' });
-  }
+const threadId = linuxThreadId();
+const realtime = (workerData as { realtimePriority?: number } | null)?.realtimePriority ?? 0;
+for (const why of raiseThreadPriority({ nice: -10, realtime }).notDone) {
+  post({ ev: 'log', sid: 0, level: 'debug', fields: { why }, msg: 'media thread priority not raised' });
 }
-
-/** This thread's Linux id; undefined off Linux. */
-const threadId = (() => {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-raisePriority(threadId);
 
 interface Stream {
   codec: Codec;
@@ -91,6 +78,7 @@ class Session {
   readonly log: MediaLog;
   /** The phone's side: latching, RTCP, the inactivity timeout. */
   readonly peer: MediaPeer;
+  screening: Screening | null = null; // the greeting's answering-machine screen, until it reports
 
   constructor(
     readonly sid: number,
@@ -204,10 +192,12 @@ class Session {
     this.received++;
     totals.received++;
     if (input.kind === 'digit') this.deliver(input.digit, 'rfc4733');
-    else if (input.kind === 'audio' && s.inband) {
+    else if (input.kind === 'audio' && (s.inband || this.screening)) {
       const parsed = parseRtp(msg);
       if (!parsed.ok) return;
-      for (const digit of s.inband.push(linear(parsed.packet.payload, s.codec))) this.deliver(digit, 'inband');
+      const audio = linear(parsed.packet.payload, s.codec);
+      this.screening?.push(audio);
+      if (s.inband) for (const digit of s.inband.push(audio)) this.deliver(digit, 'inband');
     }
   }
 
@@ -216,6 +206,7 @@ class Session {
     this.digits++;
     totals.digits++;
     post({ ev: 'digit', sid: this.sid, digit });
+    this.screening?.digit();
     const current = this.stream?.playout.current;
     if (current?.bargeIn) {
       this.stream!.playout.dropCurrent();
@@ -245,8 +236,18 @@ class Session {
     }
   }
 
+  screen(opts: ScreenOptions): void {
+    this.screening?.cancel();
+    const screening = new Screening(opts, (result) => {
+      if (this.screening === screening) this.screening = null;
+      post({ ev: 'screened', sid: this.sid, result });
+    });
+    this.screening = screening;
+  }
+
   /** Stops the stream, sends the RTCP BYE, then closes both sockets and hands over the final stats. */
   close(done: (stats: SessionStats) => void): void {
+    this.screening?.cancel();
     scheduler.remove(this);
     for (const job of this.stream?.playout.clear() ?? []) played(this.sid, job, 'closed');
     this.peer.close(() => {
@@ -376,6 +377,8 @@ port.on('message', (m: ToWorker) => {
     case 'barge':
       s.bargeIn();
       return;
+    case 'screen':
+      return s.screen(m.opts);
   }
 });
 

@@ -1,5 +1,5 @@
 /** Messages between the main thread (session.ts) and the media worker (media-worker.ts). */
-import type { Digit } from '../engine.js';
+import type { Digit, ScreenOptions, ScreenResult } from '../engine.js';
 import type { Codec } from './g711.js';
 import type { HistogramExport, IntervalSummary } from './histogram.js';
 import type { InbandDtmfMode } from './inband-dtmf.js';
@@ -71,6 +71,8 @@ export type ToWorker =
   | { op: 'play'; sid: number; job: number; clips: Uint8Array[]; codec: Codec; bargeIn: boolean }
   | { op: 'stop'; sid: number }
   | { op: 'barge'; sid: number }
+  /** Listen to the phone's greeting (answering-machine detection); answered by one `screened`. */
+  | { op: 'screen'; sid: number; opts: ScreenOptions }
   | { op: 'stats'; req: number; sid: number | null; reset: boolean }
   | { op: 'close'; sid: number };
 
@@ -82,6 +84,7 @@ export type FromWorker =
   /** No media from the phone for the inactivity timeout: the call should end. */
   | { ev: 'media_timeout'; sid: number; silentMs: number }
   | { ev: 'played'; sid: number; job: number; end: PlayEnd }
+  | { ev: 'screened'; sid: number; result: ScreenResult }
   | { ev: 'stats'; req: number; stats: EngineStats | SessionStats | null }
   | { ev: 'closed'; sid: number; stats: SessionStats }
   | { ev: 'log'; sid: number; level: 'warn' | 'info' | 'debug' | 'error'; fields: object; msg: string };

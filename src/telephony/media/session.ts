@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
-import type { Digit, PlayOptions, PlayResult } from '../engine.js';
+import type { Digit, PlayOptions, PlayResult, ScreenOptions, ScreenResult } from '../engine.js';
 import { MediaError } from './errors.js';
 import type { Codec } from './g711.js';
 import type { InbandDtmfMode } from './inband-dtmf.js';
@@ -29,6 +29,8 @@ export interface MediaEngineOptions {
   log: Logger;
   /** Shared prompt cache; a private one by default. */
   clips?: ClipCache;
+  /** SCHED_FIFO priority for the worker's thread (config `telephony.rtp.realtimePriority`); 0 or absent = none (thread-priority.ts). */
+  realtimePriority?: number;
   /** Tests only: a different worker script. */
   workerUrl?: URL;
 }
@@ -51,6 +53,8 @@ export interface MediaSession {
   stop(): void;
   /** A digit arrived by another path (SIP INFO): interrupt the current prompt if it allows barge-in. */
   bargeIn(): void;
+  /** Listens to the phone's greeting (answering-machine detection, amd.ts); `unknown`/`hung_up` if the session ends first. */
+  screen(opts: ScreenOptions): Promise<ScreenResult>;
   /** Digits from RFC 4733 events and (per `inbandDtmf`) tones in the audio, once per key press. Returns an unsubscribe function. */
   onDigit(listener: (digit: Digit) => void): () => void;
   /** The phone sent no RTP or RTCP for the inactivity timeout while it should have: the call is dead. At most once. */
@@ -85,14 +89,14 @@ const EMPTY_STATS: SessionStats = {
  * The worker runs from compiled code as media-worker.js. From src/ (vitest, tsx) there is no .js
  * file: a small .mjs bootstrap registers tsx inside the worker and imports media-worker.ts.
  */
-function spawnWorker(override: URL | undefined): Worker {
-  if (override) return new Worker(override);
+function spawnWorker(override: URL | undefined, realtimePriority: number): Worker {
+  if (override) return new Worker(override, { workerData: { realtimePriority } });
   if (import.meta.url.endsWith('.ts')) {
     return new Worker(new URL('./worker-boot.mjs', import.meta.url), {
-      workerData: { entry: new URL('./media-worker.ts', import.meta.url).href },
+      workerData: { entry: new URL('./media-worker.ts', import.meta.url).href, realtimePriority },
     });
   }
-  return new Worker(new URL('./media-worker.js', import.meta.url));
+  return new Worker(new URL('./media-worker.js', import.meta.url), { workerData: { realtimePriority } });
 }
 
 interface SessionHooks {
@@ -141,7 +145,7 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
 
   function startWorker(): Promise<Worker> {
     if (ready) return ready;
-    const w = spawnWorker(opts.workerUrl);
+    const w = spawnWorker(opts.workerUrl, opts.realtimePriority ?? 0);
     worker = w;
     ready = new Promise<Worker>((resolve, reject) => {
       const lost = (why: string) => {
@@ -232,6 +236,7 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
     const listeners = new Set<(d: Digit) => void>();
     const timeoutListeners = new Set<(silentMs: number) => void>();
     const plays = new Map<number, (r: MediaPlayResult) => void>();
+    const screens = new Set<(r: ScreenResult) => void>();
     let codec: Codec | null = null;
     let state: 'open' | 'closing' | 'ended' = 'open';
     let finalStats: SessionStats | null = null;
@@ -248,6 +253,8 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
       refresh();
       for (const r of plays.values()) r({ kind: 'hung_up' });
       plays.clear();
+      for (const r of screens) r({ verdict: 'unknown', reason: 'hung_up', elapsedMs: 0, words: 0 });
+      screens.clear();
       listeners.clear();
       timeoutListeners.clear();
       closedResolve(stats);
@@ -285,6 +292,9 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
             plays.get(m.job)?.({ ...resultOf[m.end] });
             plays.delete(m.job);
             return;
+          case 'screened':
+            for (const r of screens) r(m.result);
+            return screens.clear();
           case 'closed':
             end('closed', m.stats);
             return;
@@ -323,6 +333,13 @@ export function createMediaEngine(opts: MediaEngineOptions): MediaEngine {
       },
       bargeIn() {
         if (state === 'open') send({ op: 'barge', sid });
+      },
+      screen(opts) {
+        if (state !== 'open') return Promise.resolve({ verdict: 'unknown', reason: 'hung_up', elapsedMs: 0, words: 0 });
+        return new Promise<ScreenResult>((resolve) => {
+          screens.add(resolve);
+          send({ op: 'screen', sid, opts });
+        });
       },
       onDigit(listener) {
         listeners.add(listener);

@@ -27,8 +27,7 @@ function withoutBase(bindings: Record<string, unknown>): Record<string, unknown>
 }
 
 // Above the main thread (HTTP, the database), below the media worker (nice -10), which keeps 20 ms time.
-const notRaised = raiseThreadPriority(-5);
-if (notRaised) log.debug({ why: notRaised }, 'SIP thread priority not raised');
+for (const why of raiseThreadPriority({ nice: -5 }).notDone) log.debug({ why }, 'SIP thread priority not raised');
 
 const aborts = new Map<number, AbortController>();
 const dialogs = new Map<number, Dialog>();
