@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.."
 # kamailio, kamailio-tls-modules: a carrier's edge proxy between callpay and sipp (test/kamailio/edge.cfg).
 # postgresql: PostgreSQL 15 for the cluster store; test/helpers/postgres.ts initdb's a throw-away cluster
 # per test file on a free loopback port with its socket in a temp dir, never the package's own (5432).
-DEBIAN_PACKAGES=(sip-tester espeak-ng sox chromium fonts-noto-cjk kamailio kamailio-tls-modules postgresql)
+# gcc, libc6-dev: bench/calls builds its RTP sink (bench/calls/rtp-sink.c, kernel receive timestamps) with
+# cc; test/bench-smoke.test.ts runs a short bench/calls.
+DEBIAN_PACKAGES=(sip-tester espeak-ng sox chromium fonts-noto-cjk kamailio kamailio-tls-modules postgresql gcc libc6-dev)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -9,15 +9,17 @@ export interface Args {
   rtpEcho: boolean;
   /** telephony.rtp.workers of the engine under test: 0 = one per CPU (at most 4), as `callpay serve` by default. */
   mediaWorkers: number;
+  /** telephony.rtp.realtimePriority of the engine under test: SCHED_FIFO priority of the media threads, 0 = none; 10 as `callpay serve` by default. */
+  realtime: number;
 }
 
 function usage(msg: string): never {
-  console.error(`bench/calls/main.ts: ${msg}\nusage: npx tsx bench/calls/main.ts [--calls 1..2000] [--rate 1..500] [--hold-s 5..600] [--clients 1..256] [--inband auto|always|never] [--rtp-echo on|off] [--media-workers 0..16]`);
+  console.error(`bench/calls/main.ts: ${msg}\nusage: npx tsx bench/calls/main.ts [--calls 1..2000] [--rate 1..500] [--hold-s 5..600] [--clients 1..256] [--inband auto|always|never] [--rtp-echo on|off] [--media-workers 0..16] [--realtime 0..99]`);
   process.exit(2);
 }
 
 export function parseArgs(argv: string[]): Args {
-  const out: Args = { calls: 300, rate: 100, holdS: 20, clients: 32, inband: 'auto', rtpEcho: false, mediaWorkers: 0 };
+  const out: Args = { calls: 300, rate: 100, holdS: 20, clients: 32, inband: 'auto', rtpEcho: false, mediaWorkers: 0, realtime: 10 };
   const spec = { calls: [1, 2000], rate: [1, 500], 'hold-s': [5, 600], clients: [1, 256] } as const;
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i] ?? '';
@@ -31,6 +33,11 @@ export function parseArgs(argv: string[]): Args {
     if (flag === '--rtp-echo') {
       if (raw !== 'on' && raw !== 'off') usage(`--rtp-echo takes on or off, got ${JSON.stringify(raw ?? '')}`);
       out.rtpEcho = raw === 'on';
+      continue;
+    }
+    if (flag === '--realtime') {
+      if (raw === undefined || !/^\d+$/.test(raw) || Number(raw) > 99) usage(`--realtime takes an integer in 0..99, got ${JSON.stringify(raw ?? '')}`);
+      out.realtime = Number(raw);
       continue;
     }
     if (flag === '--media-workers') {

@@ -48,7 +48,7 @@ async function main(): Promise<number> {
   }, overallMs);
   try {
     console.log(`node ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), ${args.calls} calls at ${args.rate}/s, ` +
-      `hold ${args.holdS} s, ${args.clients} HTTP clients, inband DTMF ${args.inband}, rtp_echo ${args.rtpEcho ? 'on' : 'off'}, prompt ${CLIP.slice(ROOT.length)} looped, RTP ports ${RTP_MIN}-${RTP_MAX}`);
+      `hold ${args.holdS} s, ${args.clients} HTTP clients, inband DTMF ${args.inband}, rtp_echo ${args.rtpEcho ? 'on' : 'off'}, media workers ${args.mediaWorkers || 'auto'}, SCHED_FIFO ${args.realtime || 'off'}, prompt ${CLIP.slice(ROOT.length)} looped, RTP ports ${RTP_MIN}-${RTP_MAX}`);
     const sinkBin = args.rtpEcho ? null : buildSink(); // exits 2 without a C compiler
     log('preparing the daemon (callpay init, merchant add) and the load generator');
     const intake = await startIntake();
