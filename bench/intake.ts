@@ -16,13 +16,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { descendants } from '../test/helpers/child.js';
 import { startPostgres, type PgCluster } from '../test/helpers/postgres.js';
+import { procCpuMs } from './calls/proc-stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WARMUP = 300; // per run: JIT, statement caches and keep-alive sockets are hot before timing
 const RUN_LIMIT_MS = 120_000; // a run that exceeds this stops and is reported as TIMED OUT
 const REQUEST_TIMEOUT_MS = 30_000; // one hung request must not hang its client loop forever
 const STOP_GRACE_MS = 10_000; // SIGTERM, then SIGKILL after this
-const TICK_MS = 10; // /proc/<pid>/stat counts CPU in clock ticks: USER_HZ = 100 on Linux
 
 type Store = 'sqlite' | 'postgres' | 'both';
 type Fsync = 'off' | 'on';
@@ -99,15 +99,6 @@ async function stopServer(s: Server): Promise<void> {
 }
 
 /** User + system CPU of a process (all its threads) in ms, or NaN off Linux. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // comm may contain spaces
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime (fields 14, 15)
-  } catch {
-    return NaN;
-  }
-}
 
 /** Filesystem type holding `path`: fsync cost (the dominant one) depends on it. */
 function fsTypeOf(path: string): string {
@@ -126,7 +117,7 @@ interface Target { name: string; servers: Server[]; apiKey: string; dbPid?: numb
 
 /** CPU of the PostgreSQL postmaster and its backends (the pools keep theirs for the whole run), or NaN. */
 function dbCpuMs(pid: number | undefined): number {
-  return pid === undefined ? NaN : [pid, ...descendants(pid)].reduce((sum, p) => sum + (cpuMs(p) || 0), 0);
+  return pid === undefined ? NaN : [pid, ...descendants(pid)].reduce((sum, p) => sum + (procCpuMs(p) || 0), 0);
 }
 
 let seq = 0; // Idempotency-Key and reference counter: unique across every run of this process
@@ -138,7 +129,7 @@ async function load(t: Target, count: number, clients: number, limitMs: number):
   let done = 0;
   let errors = 0;
   let firstError: string | undefined;
-  const srvCpu = () => t.servers.reduce((sum, s) => sum + cpuMs(s.child.pid), 0);
+  const srvCpu = () => t.servers.reduce((sum, s) => sum + procCpuMs(s.child.pid), 0);
   const srv0 = srvCpu();
   const db0 = dbCpuMs(t.dbPid);
   const cli0 = process.cpuUsage();

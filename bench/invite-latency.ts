@@ -6,18 +6,18 @@
 // Exits non-zero when a payment's INVITE never arrives, or a request is not answered 201 "calling".
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freeRtpPortRange } from '../test/helpers/rtp-phone.js';
+import { procCpuMs } from './calls/proc-stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WARMUP = 50; // payments per run before timing: JIT, statement caches, keep-alive sockets
 const INVITE_WAIT_MS = 5_000; // after the last request, how long a missing INVITE is waited for
 const REQUEST_TIMEOUT_MS = 10_000;
-const TICK_MS = 10; // /proc/<pid>/stat CPU is in clock ticks (USER_HZ = 100)
 
 interface Args { rate: number; seconds: number; runs: number; consumers: number }
 
@@ -97,15 +97,6 @@ function startServe(dir: string, env: NodeJS.ProcessEnv): Promise<Server> {
   });
 }
 
-function cpuMs(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK_MS;
-  } catch {
-    return NaN;
-  }
-}
 
 interface Pending { sentAt: bigint; user: string }
 interface Result { sent: number; invites: number; lost: number; bad: number; invite: Float64Array; reply: Float64Array; srvCpuMs: number; firstError?: string }
@@ -125,7 +116,7 @@ async function run(srv: Server, phone: Phone, apiKey: string, users: Array<{ log
     if (p) invite.push(Number(at - p.sentAt) / 1e6);
     else unmatched++;
   });
-  const cpu0 = cpuMs(srv.child.pid);
+  const cpu0 = procCpuMs(srv.child.pid);
   const t0 = process.hrtime.bigint();
   const replies: Array<Promise<void>> = [];
   for (let i = 0; i < count; i++) {
@@ -158,7 +149,7 @@ async function run(srv: Server, phone: Phone, apiKey: string, users: Array<{ log
   await Promise.all(replies);
   const deadline = Date.now() + INVITE_WAIT_MS;
   while (invite.length + unmatched < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  const srvCpuMs = cpuMs(srv.child.pid) - cpu0;
+  const srvCpuMs = procCpuMs(srv.child.pid) - cpu0;
   if (unmatched) firstError ??= `${unmatched} INVITEs matched no request`;
   return { sent: count, invites: invite.length, lost: count - invite.length, bad, invite: Float64Array.from(invite).sort(), reply: Float64Array.from(reply).sort(), srvCpuMs, ...(firstError ? { firstError } : {}) };
 }

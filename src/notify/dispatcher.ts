@@ -4,6 +4,7 @@ import type { Clock } from '../domain/clock.js';
 import { replaceRefused } from '../domain/text.js';
 import type { DeliveryRepository, WebhookSecretRepository } from '../payments/repositories.js';
 import { signatureHeader } from './signature.js';
+import { describeFetchError } from './fetch-error.js';
 
 /**
  * Delivers the webhook outbox. Delivery is at-least-once: a row stays 'pending' until the outcome of
@@ -177,9 +178,3 @@ async function readSnippet(res: Response): Promise<string> {
   return replaceRefused(Buffer.concat(chunks).toString('utf8')).trim().slice(0, 200);
 }
 
-function describeFetchError(e: unknown, timeoutMs: number): string {
-  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return `timeout after ${timeoutMs} ms`;
-  const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined) : undefined;
-  if (typeof cause?.code === 'string') return `connection failed: ${cause.code}`;
-  return `request failed: ${e instanceof Error ? e.message : String(e)}`.slice(0, 200);
-}

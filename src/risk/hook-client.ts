@@ -2,6 +2,7 @@ import { newId } from '../domain/ids.js';
 import type { Clock } from '../domain/clock.js';
 import { signatureHeader } from '../notify/signature.js';
 import { riskCheckResponse, type RiskCheckRequest, type RiskCheckResponse } from './contract.js';
+import { describeFetchError } from '../notify/fetch-error.js';
 
 /** Larger answers are cut off and count as malformed: the contract's answer is a few dozen bytes. */
 const MAX_ANSWER_BYTES = 16 * 1024;
@@ -79,7 +80,7 @@ export function createRiskHookClient(o: RiskHookClientOptions): RiskHookClient {
       if (timeout.aborted) return { kind: 'failure', failure: 'timeout', detail: `no answer within ${o.timeoutMs} ms` };
       if (outer?.aborted) return { kind: 'failure', failure: 'unreachable', detail: 'abandoned by callpay (the payment ended meanwhile)' };
       if (e instanceof AnswerTooLarge) return { kind: 'failure', failure: 'malformed', detail: `answer larger than ${MAX_ANSWER_BYTES} bytes` };
-      return { kind: 'failure', failure: 'unreachable', detail: describeError(e) };
+      return { kind: 'failure', failure: 'unreachable', detail: describeFetchError(e, o.timeoutMs) };
     }
     if (res.status < 200 || res.status > 299) {
       return { kind: 'failure', failure: 'http_error', detail: `HTTP ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`, httpStatus: res.status };
@@ -121,8 +122,3 @@ async function readCapped(res: Response): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function describeError(e: unknown): string {
-  const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined) : undefined;
-  if (typeof cause?.code === 'string') return `connection failed: ${cause.code}`;
-  return `request failed: ${e instanceof Error ? e.message : String(e)}`.slice(0, 200);
-}

@@ -1,11 +1,14 @@
+import { execFile } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import type { PgDatabase } from './postgres.js';
 import { freeRtpPortRange } from './rtp-phone.js';
+import { waitFor } from './wait.js';
 import type { Sipp } from './sipp.js';
 import { stopChild } from '../../bench/soak/children.js';
 import { optionalEnv, serveEnv } from '../../bench/soak/env.js';
 import { startPhones, type PhonePcaps } from '../../bench/soak/phones.js';
 import { BIN, spawnServe, type Serve } from '../../bench/soak/serve.js';
-import { sleep, within } from '../../bench/soak/util.js';
+import { within } from '../../bench/soak/util.js';
 import type { PgPool } from '../../src/store/pg/db.js';
 import { queryRows } from '../../src/store/pg/db.js';
 
@@ -79,8 +82,17 @@ export async function startNode(spec: NodeSpec): Promise<ClusterNode> {
     const started = await startOnce(spec);
     if (typeof started !== 'string') return started;
     if (!HALF_BUILT.test(started) || attempt >= 4) throw new Error(`node ${spec.name} did not start:\n${started}`);
-    await sleep(1000 * attempt); // back off while the build finishes
+    // Start again once dist/ loads whole: the rebuild under it has finished.
+    await waitFor('dist/ to load whole again (a rebuild was under way)', distLoads, { timeoutMs: 60_000, intervalMs: 250 });
   }
+}
+
+/** Whether the CLI's compiled module graph imports without error, in a fresh node (bounded). */
+function distLoads(): Promise<boolean> {
+  const main = new URL('../dist/cli/main.js', pathToFileURL(BIN)).href;
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(main)})`], { timeout: 10_000 }, (err) => resolve(err === null));
+  });
 }
 
 async function startOnce(spec: NodeSpec): Promise<ClusterNode | string> {

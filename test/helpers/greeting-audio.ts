@@ -2,6 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { encode } from '../../src/telephony/media/g711.js';
+import { buildRtp } from '../../src/telephony/media/rtp.js';
 import { ethernetIpv4Udp, pcapFile } from './pcap.js';
 import { random } from './random.js';
 
@@ -78,13 +79,7 @@ export function writeAudioPcap(path: string, pcm: Int16Array): { durationMs: num
   const frames = Math.ceil(pcm.length / FRAME);
   const audio = encode('PCMU', concat(pcm, new Int16Array(frames * FRAME - pcm.length)));
   const packets = Array.from({ length: frames }, (_, i) => {
-    const h = Buffer.alloc(12);
-    h[0] = 0x80;
-    h[1] = i === 0 ? 0x80 : 0;
-    h.writeUInt16BE((3000 + i) & 0xffff, 2);
-    h.writeUInt32BE(640_000 + i * FRAME, 4);
-    h.writeUInt32BE(0x5eed0003, 8);
-    const rtp = Buffer.concat([h, audio.subarray(i * FRAME, (i + 1) * FRAME)]);
+    const rtp = buildRtp({ marker: i === 0, payloadType: 0, sequence: (3000 + i) & 0xffff, timestamp: 640_000 + i * FRAME, ssrc: 0x5eed0003 }, audio.subarray(i * FRAME, (i + 1) * FRAME));
     return { atMs: i * 20, frame: ethernetIpv4Udp('127.0.0.2', '127.0.0.1', 40_000, 40_002, i + 1, rtp) };
   });
   writeFileSync(path, pcapFile(packets, 1_700_000_000));
@@ -123,13 +118,8 @@ export async function openAudioPhone(): Promise<AudioPhone> {
       const frames = Math.floor(audio.length / FRAME);
       const start = performance.now();
       for (let i = 0; i < frames; i++) {
-        const h = Buffer.alloc(12);
-        h[0] = 0x80;
-        h[1] = i === 0 ? 0x80 : 0;
-        h.writeUInt16BE((7000 + i) & 0xffff, 2);
-        h.writeUInt32BE(90_000 + i * FRAME, 4);
-        h.writeUInt32BE(0x0a0d10, 8);
-        socket.send(Buffer.concat([h, audio.subarray(i * FRAME, (i + 1) * FRAME)]), peer!.port, peer!.address);
+        const rtp = buildRtp({ marker: i === 0, payloadType: 0, sequence: (7000 + i) & 0xffff, timestamp: 90_000 + i * FRAME, ssrc: 0x0a0d10 }, audio.subarray(i * FRAME, (i + 1) * FRAME));
+        socket.send(rtp, peer!.port, peer!.address);
         // Paced to the media clock (a real phone's 20 ms), not a wait for something to happen.
         const due = start + (i + 1) * 20;
         await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
