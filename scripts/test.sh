@@ -18,7 +18,10 @@ cd "$(dirname "$0")/.."
 # per test file on a free loopback port with its socket in a temp dir, never the package's own (5432).
 # gcc, libc6-dev: bench/calls builds its RTP sink (bench/calls/rtp-sink.c, kernel receive timestamps) with
 # cc; test/bench-smoke.test.ts runs a short bench/calls.
-DEBIAN_PACKAGES=(sip-tester espeak-ng sox chromium fonts-noto-cjk kamailio kamailio-tls-modules postgresql gcc libc6-dev)
+# asterisk-core-sounds-en-wav: Allison Smith's recorded English prompts (8 kHz WAV, CC BY-SA 3.0, in
+# /usr/share/asterisk/sounds/en_US_f_Allison); test/prompt-packs.test.ts and test/e2e-prompt-pack.test.ts
+# import a pack from it with `callpay prompts import` (callpay's repository vendors none of them).
+DEBIAN_PACKAGES=(sip-tester espeak-ng sox chromium fonts-noto-cjk kamailio kamailio-tls-modules postgresql gcc libc6-dev asterisk-core-sounds-en-wav)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

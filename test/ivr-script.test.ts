@@ -59,7 +59,7 @@ describe('authorization call script', () => {
     expect(await r.outcome).toEqual({ kind: 'approved' });
     expect(r.pins).toEqual(['482916']);
     expect(f.played).toEqual([
-      [clip(PHRASES.thisIs), clip(PHRASES.serviceName), '/voices/stall.wav', clip(PHRASES.requestsPaymentOf), clip('1'), clip('hundred'), clip('dollars')],
+      [clip(PHRASES.thisIs), clip(PHRASES.serviceName), '/voices/stall.wav', clip(PHRASES.requestsPaymentOf), clip('1'), clip('hundred'), clip('dollars'), clip(PHRASES.fraudHint)],
       [clip(PHRASES.enterPin)],
       [clip(PHRASES.approved), clip(PHRASES.goodbye)],
     ]);

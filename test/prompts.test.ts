@@ -97,7 +97,9 @@ describe.each(LOCALES)('shipped prompts, %s', (locale) => {
 
   it('stays small enough to commit', () => {
     const bytes = set.names().reduce((n, name) => n + statSync(set.clip(name)).size, 0);
-    expect(bytes).toBeLessThan(1.5 * 1024 * 1024);
+    // 1.5 MiB held the call script; the self-service menu's clips (self/…, issue 16 item 2: about a
+    // minute of speech per locale at 16 KB/s) bring a set to about 2.6 MiB.
+    expect(bytes).toBeLessThan(3 * 1024 * 1024);
   });
 
   it('maps the greeting and an announcement to files in order', () => {

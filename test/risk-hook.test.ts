@@ -162,7 +162,7 @@ describe('risk hook configuration and contract document', () => {
   it('is off by default; a url needs an absolute secretFile; a bad action names its key', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'risk-config-'));
     const load = (env: Record<string, string>) => loadConfig({ cwd, env });
-    expect(load({}).risk).toEqual({ hook: { url: null, secretFile: null, timeoutMs: 1500, onFailure: 'allow' }, rules: { simSwapWithinHours: 72, simSwap: 'require_password', ported: 'require_password', forwarded: 'refuse' }, sipForwarding: 'refuse' });
+    expect(load({}).risk).toEqual({ hook: { url: null, secretFile: null, timeoutMs: 1500, onFailure: 'allow' }, rules: { simSwapWithinHours: 72, simSwap: 'require_password', ported: 'require_password', forwarded: 'refuse' }, sipForwarding: 'refuse', fraudReports: { disableMerchantAfter: 0, windowHours: 24 } });
     expect(() => load({ CALLPAY_RISK_HOOK_URL: 'http://127.0.0.1:9/risk' })).toThrow(expect.objectContaining({ code: 'config_invalid', field: 'risk.hook.secretFile' }));
     expect(() => load({ CALLPAY_RISK_HOOK_URL: 'http://127.0.0.1:9/risk', CALLPAY_RISK_HOOK_SECRET_FILE: 'risk.secrets' })).toThrow(expect.objectContaining({ field: 'risk.hook.secretFile' }));
     expect(() => load({ CALLPAY_RISK_HOOK_URL: 'ftp://carrier/risk', CALLPAY_RISK_HOOK_SECRET_FILE: '/etc/callpay/risk' })).toThrow(expect.objectContaining({ field: 'risk.hook.url' }));

@@ -15,7 +15,9 @@ import { registerBill } from './commands/bill.js';
 import { registerWebhook } from './commands/webhook.js';
 import { registerBackup } from './commands/backup.js';
 import { registerAudit } from './commands/audit.js';
+import { registerFraud } from './commands/fraud.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerPrompts } from './commands/prompts.js';
 import { registerKey } from './commands/key.js';
 import { registerStore } from './commands/store.js';
 
@@ -40,7 +42,9 @@ export function buildProgram(io: CliIo): Command {
   registerWebhook(program, io);
   registerBackup(program, io);
   registerAudit(program, io);
+  registerFraud(program, io);
   registerDoctor(program, io);
+  registerPrompts(program, io);
   registerKey(program, io);
   registerStore(program, io);
   // Subcommands inherit the output/exit behaviour so a usage error never calls process.exit.

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { LOCALES } from '../domain/locale.js';
 import { isSafeDialTemplate } from '../telephony/freeswitch/originate.js';
+import { SELF_SERVICE_ENGINE_ISSUE, selfServiceEngineOk, selfServiceSchema } from './self-service-schema.js';
 import { parseTarget } from '../telephony/sip/target.js';
 import { RISK_ACTIONS } from '../risk/contract.js';
 
@@ -305,6 +306,12 @@ export const configSchema = section({
     /** Directory of prompt sets (<dir>/<locale>/manifest.json); null = the shipped prompts. */
     promptsDir: z.string().min(1).nullable(),
     /**
+     * Say amounts as one phrase rendered while the phone rings (espeak-ng, cached beside the database) in the
+     * locales whose speech reads them so (zh-TW: tone sandhi across the number); false, or espeak-ng
+     * missing, = clip by clip from the prompt pack.
+     */
+    amountPhrases: z.boolean({ error: 'true or false' }),
+    /**
      * The answering-machine guard (README "Voicemail guard"): the embedded engine listens to the
      * greeting before saying anything; a recording is hung up on (outcome machine_detected) and the
      * payment takes the no-answer path. Rules as Asterisk app_amd's, in ms of received audio.
@@ -360,6 +367,15 @@ export const configSchema = section({
      * is said; the payment is declined call_forwarded), allow = carry on. Embedded engine only.
      */
     sipForwarding: oneOf(['allow', 'refuse'] as const),
+    /**
+     * Fraud reported on calls (the consumer keyed 0, README "Fraud reports"): this many reports
+     * against one merchant within `windowHours` disable it (`merchant.disabled`, reason fraud_reports;
+     * `callpay merchant enable` reverses it). 0 = never disable automatically.
+     */
+    fraudReports: section({
+      disableMerchantAfter: intIn(0, 1_000_000),
+      windowHours: intIn(1, 8760),
+    }),
   }),
   argon2: section({
     // 2 passes over 19 MiB is the OWASP minimum for Argon2id; above 10 passes or 1 GiB a PIN check
@@ -368,7 +384,8 @@ export const configSchema = section({
     memLimitKiB: intIn(19456, 1048576),
     workers: intIn(1, 16),
   }),
-});
+  selfService: selfServiceSchema,
+}).refine(selfServiceEngineOk, SELF_SERVICE_ENGINE_ISSUE);
 
 export type Config = z.infer<typeof configSchema>;
 export type Ceilings = z.infer<typeof ceilingsSchema>;

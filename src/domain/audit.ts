@@ -7,10 +7,17 @@
 export const AUDIT_ACTIONS = [
   'consumer.add', 'consumer.reveal', 'consumer.update', 'consumer.set_pin', 'consumer.set_password', 'consumer.policy',
   'consumer.lock', 'consumer.unlock', 'consumer.close',
+  // Changes consumers make themselves by calling in (issue 16 item 2); the actor is "self-service".
+  'consumer.self_set_pin', 'consumer.self_policy', 'consumer.self_lock', 'consumer.self_unlock',
   'account.add', 'account.reveal', 'account.topup',
   'merchant.add', 'merchant.rotate_key', 'merchant.rotate_webhook_secret', 'merchant.disable', 'merchant.enable', 'merchant.set_voice',
   'key.rotate',
+  // Fraud reported on a call (recorded by callpay itself, actor SYSTEM_ACTOR) and the allowance it locks.
+  'payment.fraud_report', 'consumer.allowance_lock', 'consumer.allowance_unlock',
 ] as const;
+
+/** The actor of entries callpay writes on its own (a fraud report's consequences), not an operator's. */
+export const SYSTEM_ACTOR = 'callpay';
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -2,6 +2,8 @@
 
 export const EVENT_TYPES = [
   'payment.succeeded', 'payment.declined', 'payment.failed', 'payment.expired', 'payment.canceled', 'refund.succeeded',
+  // A fraud report on the call (after its payment.declined), and the merchant disabled by reports.
+  'payment.fraud_reported', 'merchant.disabled',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

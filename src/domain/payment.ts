@@ -46,6 +46,8 @@ export const FAILURE_CODES = [
   'insufficient_funds', 'credit_limit_exceeded', 'consumer_declined', 'wrong_pin', 'no_input', 'consumer_locked',
   'consumer_unavailable', 'call_limit_exceeded', 'busy', 'no_answer', 'call_failed', 'hung_up', 'interrupted', 'password_failed',
   'media_timeout', 'risk_refused', 'risk_check_failed', 'call_forwarded',
+  // The consumer keyed 0 on the call: they did not start this payment (domain/fraud.ts).
+  'fraud_reported',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
 

@@ -29,7 +29,8 @@ const min = (a: number | null, b: number | null): number | null => (a === null ?
  * The flexible policy: which authentication steps this amount needs for this consumer. Pure; the
  * decision (steps and reasons) is stored on the payment. A consumer may relax steps for small
  * amounts, never beyond the carrier's ceilings, and skipping the call draws on a frictionless
- * allowance (like PSD2's low-value exemption) that a full authorization by call resets.
+ * allowance (like PSD2's low-value exemption) that a full authorization by call resets. A locked
+ * allowance (a fraud report on a call) skips nothing: the password when there is one, and the call.
  */
 export function decide(input: {
   amount: number;
@@ -37,6 +38,8 @@ export function decide(input: {
   hasPassword: boolean;
   ceilings: CarrierCeilings;
   usage: FrictionlessUsage;
+  /** The consumer's frictionless allowance is locked (domain/fraud.ts AllowanceLock). */
+  allowanceLocked: boolean;
 }): Decision {
   const { amount, policy, ceilings, usage } = input;
   if (ceilings.maxSinglePayment !== null && amount > ceilings.maxSinglePayment) {
@@ -44,6 +47,13 @@ export function decide(input: {
   }
   const steps: Step[] = [];
   const reasons: string[] = [];
+  if (input.allowanceLocked) {
+    if (input.hasPassword) steps.push('password');
+    steps.push('call');
+    reasons.push(input.hasPassword ? 'password: required, the allowance is locked after a fraud report' : 'password: consumer has none');
+    reasons.push('call: required, the allowance is locked after a fraud report');
+    return { allowed: true, steps, reasons };
+  }
 
   if (!input.hasPassword) reasons.push('password: consumer has none');
   else if (amount > policy.passwordAbove) {

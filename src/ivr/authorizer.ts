@@ -4,11 +4,14 @@ import type { Locale } from '../domain/consumer.js';
 import { MEDIA_TIMEOUT } from '../domain/call.js';
 import { runAuthorizationScript, type ScriptPrompts } from './script.js';
 import { screenGreeting, type MachineDetectionConfig } from './screen.js';
+import type { AmountPhrases } from './amount-phrase.js';
 
 export interface IvrAuthorizerDeps {
   engine: CallEngine;
   prompts(locale: Locale): ScriptPrompts;
   sayAmount(minor: number, currency: string, locale: Locale): string[];
+  /** Amounts as one rendered phrase where the locale reads them so (zh-TW); absent or null = clip by clip. */
+  amountPhrases?: AmountPhrases;
   pinTries: number;
   firstDigitTimeoutMs: number;
   interDigitTimeoutMs: number;
@@ -36,14 +39,18 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
     live: true,
     async authorize(req) {
       const attempts = 1 + d.retryAttempts;
+      // Rendered while the INVITE goes out and the phone rings (a cache hit is a stat, a miss one espeak-ng
+      // run): neither the INVITE nor the answered call waits for it. Not ready at the answer = clip by clip.
+      let amountPhrase: string | null = null;
+      void d.amountPhrases?.render(req.amount, req.currency, req.locale).then((file) => void (amountPhrase = file), () => undefined);
       /** An answered call a person (or an unknown) picked up: the call script, then its record. */
       const converse = async (call: Call, attempt: number): Promise<CallOutcome> => {
         req.onProgress({ type: 'answered', attempt });
         let outcome: CallOutcome;
         try {
           outcome = await runAuthorizationScript(call, {
-            prompts: d.prompts(req.locale),
-            amountClips: d.sayAmount(req.amount, req.currency, req.locale),
+            prompts: amountPhrase ? withAmountPhrase(d.prompts(req.locale), amountPhrase) : d.prompts(req.locale),
+            amountClips: amountPhrase ? [AMOUNT_PHRASE] : d.sayAmount(req.amount, req.currency, req.locale),
             merchantClip: req.merchantVoiceClip,
             verifyPin: req.verifyPin,
             pinTries: d.pinTries,
@@ -56,7 +63,8 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
         }
         const ended = await call.ended;
         req.onAttempt(attempt, ended);
-        if (req.signal.aborted && outcome.kind !== 'approved') return { kind: 'hung_up' };
+        // An approval and a fraud report were made on the call: they stand even if it was cut short meanwhile.
+        if (req.signal.aborted && outcome.kind !== 'approved' && outcome.kind !== 'fraud_reported') return { kind: 'hung_up' };
         // An answered call that the engine lost (not one the phone hung up): the media server or its
         // control connection went away mid-call.
         if (outcome.kind === 'hung_up' && ended.outcome === 'failed') {
@@ -108,6 +116,13 @@ export function createIvrAuthorizer(d: IvrAuthorizerDeps): CallAuthorizer {
       await d.engine.close();
     },
   };
+}
+
+/** The rendered amount phrase's name in the script's clip list: not a manifest clip, one file per payment. */
+const AMOUNT_PHRASE = 'amount-phrase';
+
+function withAmountPhrase(prompts: ScriptPrompts, file: string): ScriptPrompts {
+  return { clip: (name) => (name === AMOUNT_PHRASE ? file : prompts.clip(name)) };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -63,8 +63,12 @@ export interface ManifestEntry {
   text?: string;
   /** What the synthesizer was given, when it differs from text. */
   say?: string;
-  /** "espeak-ng" for generated clips; anything else marks an operator's recording. */
+  /** "espeak-ng" for generated clips; anything else marks an operator's recording or an imported sound set. */
   source?: string;
+  /** Imported clips: the sound set's file it was made from (`callpay prompts import`). */
+  sourceFile?: string;
+  /** Imported packs: a clip the sound set lacks, kept from the generator or an operator's recording. */
+  kept?: 'generator' | 'recording';
 }
 
 export interface LoadPromptSetOptions {
@@ -132,6 +136,16 @@ export async function loadPromptSet(
     names: () => [...files.keys()].sort(),
   };
 }
+
+/** A locale's manifest entries by clip name, and the directory their relative files are under. */
+export async function readPromptManifest(promptsDir: string, locale: Locale): Promise<{ dir: string; manifestFile: string; entries: Map<string, ManifestEntry> }> {
+  const dir = resolve(promptsDir, locale);
+  const manifestFile = join(dir, 'manifest.json');
+  return { dir, manifestFile, entries: parseManifest(await readManifest(manifestFile), manifestFile, locale) };
+}
+
+/** Where a manifest entry's WAV is. */
+export const entryPath = (dir: string, entry: ManifestEntry): string => (isAbsolute(entry.file) ? entry.file : resolve(dir, entry.file));
 
 async function readManifest(file: string): Promise<unknown> {
   let raw: string;

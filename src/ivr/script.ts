@@ -2,6 +2,7 @@ import type { Call, CollectOptions } from '../telephony/engine.js';
 import type { CallOutcome, PinCheck } from '../payments/ports.js';
 import type { Logger } from '../log.js';
 import { GREETING, PHRASES } from './say/index.js';
+import { isFraudReportEntry } from '../domain/fraud.js';
 
 export interface ScriptPrompts {
   /** Absolute path of a named clip. */
@@ -25,6 +26,12 @@ export interface ScriptInput {
  * The authorization call, as small steps over a Call (no SIP here): announce who asks for how much,
  * collect the PIN ("#" ends it, "*" declines at any point), verify it off the event loop, say the
  * result, hang up. Digits keyed during the announcement are kept. The PIN never reaches a log.
+ *
+ * The announcement ends with "If you did not start this payment, press 0". An entry of exactly "0"
+ * (ended by "#" or by the inter-digit timeout; keyed during the announcement or at any PIN prompt) is
+ * a fraud report, never a wrong PIN: PINs are 4-8 digits, so a lone 0 is never one, while a PIN that
+ * starts with 0 ("0123#", even with its 0 keyed during the announcement) is one longer entry and is
+ * checked as a PIN. "*" still declines, with or without a 0 before it.
  */
 export async function runAuthorizationScript(call: Call, s: ScriptInput): Promise<CallOutcome> {
   const clip = (name: string) => s.prompts.clip(name);
@@ -37,7 +44,9 @@ export async function runAuthorizationScript(call: Call, s: ScriptInput): Promis
     return outcome;
   };
 
-  const announcement = [...GREETING.map(clip), s.merchantClip ?? clip(PHRASES.aMerchant), clip(PHRASES.requestsPaymentOf), ...s.amountClips.map(clip)];
+  const announcement = [
+    ...GREETING.map(clip), s.merchantClip ?? clip(PHRASES.aMerchant), clip(PHRASES.requestsPaymentOf), ...s.amountClips.map(clip), clip(PHRASES.fraudHint),
+  ];
   if ((await call.play(announcement, { bargeIn: true })).kind === 'hung_up') return { kind: 'hung_up' };
 
   let tries = 0;
@@ -54,6 +63,13 @@ export async function runAuthorizationScript(call: Call, s: ScriptInput): Promis
       continue;
     }
     if (input.terminator === '*' || input.digits.includes('*')) return finish({ kind: 'declined' }, PHRASES.declined, PHRASES.goodbye);
+    if (isFraudReportEntry(input.digits, input.terminator)) {
+      s.log.warn('fraud reported by the consumer on the call');
+      // The report stands even if the phone hangs up during the confirmation.
+      await call.play([clip(PHRASES.fraudReported), clip(PHRASES.goodbye)], { bargeIn: false });
+      await call.hangup();
+      return { kind: 'fraud_reported' };
+    }
     tries += 1;
     const check = input.digits.length >= pinInput.minDigits ? await s.verifyPin(input.digits) : 'wrong';
     s.log.info({ attempt: tries, result: check }, 'PIN checked');

@@ -2,7 +2,7 @@ import { constants, existsSync, statSync } from 'node:fs';
 import { access, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LOCALES } from '../domain/locale.js';
-import { loadPromptSet, PromptError } from '../ivr/prompts.js';
+import { checkPromptPack, describeIssue, describePack } from '../ivr/prompt-check.js';
 import type { StoreInspection } from '../store/inspect.js';
 
 /**
@@ -58,15 +58,20 @@ export function checkDatabase(path: string, db: StoreInspection): CheckResult[] 
   return out;
 }
 
-/** Every locale's clip set is complete and in the one playable format; merchants' name clips exist. */
+/**
+ * Every locale's clip set is complete, in the one playable format, not silent or clipped, and even in
+ * loudness (the rules of `callpay prompts check`, ivr/prompt-check.ts); merchants' name clips exist.
+ */
 export async function checkPrompts(promptsDir: string, voiceClips: readonly string[]): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const locale of LOCALES) {
     try {
-      const set = await loadPromptSet(promptsDir, locale);
-      out.push(pass(`prompts-${locale}`, `${set.names().length} clips, 8 kHz mono 16-bit, in ${set.dir}`));
+      const r = await checkPromptPack(promptsDir, locale);
+      const shown = r.issues.slice(0, 5).map(describeIssue).join('; ');
+      const more = r.issues.length > 5 ? `; and ${r.issues.length - 5} more (callpay prompts check --locale ${locale})` : '';
+      out.push(r.issues.length === 0 ? pass(`prompts-${locale}`, describePack(r)) : fail(`prompts-${locale}`, `${shown}${more}`));
     } catch (e) {
-      out.push(fail(`prompts-${locale}`, e instanceof PromptError ? `${e.message} [${e.code}]` : String(e)));
+      out.push(fail(`prompts-${locale}`, String(e)));
     }
   }
   const missing = voiceClips.filter((c) => !existsSync(c));

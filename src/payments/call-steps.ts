@@ -7,6 +7,8 @@ import type { CallOutcome, PinCheck, PreDialVerdict } from './ports.js';
 import type { CallSteps, CallSubject } from './calls.js';
 import type { PaymentHooks, SecretVerifier } from './service.js';
 import { rehashIfStale } from './rehash.js';
+import { recordFraudReport, type FraudReportConfig } from './fraud-report.js';
+import { NO_AUTO_DISABLE } from '../domain/fraud.js';
 
 /** The payment service's rules a call's steps use, each inside the caller's transaction. */
 export interface PaymentRules {
@@ -16,7 +18,7 @@ export interface PaymentRules {
   callCapReached(tx: Transaction, merchantId: string, consumerId: string, phone: string): Promise<string | null>;
 }
 
-export interface PaymentCallStepsDeps {
+export interface PaymentCallStepsDeps extends FraudReportConfig {
   store: Store;
   clock: Clock;
   log: Logger;
@@ -154,6 +156,15 @@ export class PaymentCallSteps implements CallSteps {
     const current = await store.payments.get(paymentId);
     if (current.status !== 'calling') {
       this.d.log.warn({ paymentId, status: current.status, outcome: outcome.kind }, 'call ended after the payment left the call step; outcome ignored');
+      return;
+    }
+    if (outcome.kind === 'fraud_reported') {
+      // Before the expiry check: a report made on the call stands even if the payment ran out meanwhile.
+      const { rules, clock, log } = this.d;
+      await store.withTransaction(async (tx) => {
+        const p = await tx.payments.get(paymentId);
+        if (p.status === 'calling') await recordFraudReport(tx, { rules, clock, log, policy: this.d.fraudReports ?? NO_AUTO_DISABLE }, p);
+      });
       return;
     }
     if (expired && outcome.kind !== 'approved') {

@@ -40,6 +40,8 @@ export type PinCheck = 'ok' | 'wrong' | 'locked';
 export type CallOutcome =
   | { kind: 'approved' }
   | { kind: 'declined' }
+  /** The consumer keyed 0: they did not start this payment (domain/fraud.ts isFraudReportEntry). */
+  | { kind: 'fraud_reported' }
   | { kind: 'wrong_pin' }
   | { kind: 'locked' }
   | { kind: 'no_input' }

@@ -9,6 +9,7 @@ import type { FrictionlessUsage } from '../domain/policy.js';
 import type { BillLine, SettlementRow } from '../domain/billing.js';
 import type { AuditEntry, AuditInput, AuditVerdict } from '../domain/audit.js';
 import type { KeyMaintenance } from '../domain/key-rotation.js';
+import type { AllowanceLock, FraudReport, FraudReportFilter } from '../domain/fraud.js';
 
 /**
  * The store as the application sees it: one interface per aggregate and a transaction port. Every
@@ -43,6 +44,8 @@ export interface PaymentRepository {
   abandonedCalls(nowIso: string, staleBeforeIso: string): Promise<Payment[]>;
   /** Authorization calls started since `since` for a consumer or a merchant (the toll-fraud caps). */
   callsStartedSince(by: { consumerId: string } | { merchantId: string }, since: Date): Promise<number>;
+  /** A consumer's charged payments (succeeded, refunded in part or whole), newest first: self-service reads them out. */
+  recentForConsumer(consumerId: string, limit: number): Promise<Payment[]>;
   /** Sum and count of call-less successes since the consumer's last success authorized by call. */
   frictionlessUsage(consumerId: string): Promise<FrictionlessUsage>;
   insertRefund(id: string, paymentId: string, amount: number, reason: string | null): Promise<void>;
@@ -146,7 +149,7 @@ export interface CallRecordRepository {
    */
   list(filter: CallAttemptFilter): Promise<CallAttempt[]>;
   /** Records a wrong PIN; returns how many the consumer has keyed within the window. */
-  recordPinFailure(consumerId: string, paymentId: string, windowMs: number): Promise<number>;
+  recordPinFailure(consumerId: string, paymentId: string | null, windowMs: number): Promise<number>;
   clearPinFailures(consumerId: string): Promise<void>;
 }
 
@@ -192,6 +195,23 @@ export interface AuditRepository {
   verify(): Promise<AuditVerdict>;
 }
 
+/** Fraud reported on calls (one per payment), and the frictionless-allowance locks they leave. */
+export interface FraudRepository {
+  /**
+   * Records a report (a payment's second report is not counted again) and returns how many the
+   * merchant has at or after `sinceIso`, this one included. Concurrent reports for one merchant are
+   * counted one after the other, so the one that reaches a threshold sees it.
+   */
+  record(report: FraudReport, sinceIso: string): Promise<number>;
+  /** Newest first. */
+  list(filter: FraudReportFilter): Promise<FraudReport[]>;
+  /** Locks (or keeps locked) the consumer's frictionless allowance; the first lock's time and payment stay. */
+  lockAllowance(lock: AllowanceLock): Promise<void>;
+  allowanceLock(consumerId: string): Promise<AllowanceLock | undefined>;
+  /** Turns the allowance back on; whether it was locked. */
+  unlockAllowance(consumerId: string): Promise<boolean>;
+}
+
 export interface Repositories {
   payments: PaymentRepository;
   consumers: ConsumerRepository;
@@ -207,6 +227,7 @@ export interface Repositories {
   webhookSecrets: WebhookSecretRepository;
   billing: BillingRepository;
   audit: AuditRepository;
+  fraud: FraudRepository;
 }
 
 /** Repositories bound to one open transaction. */

@@ -15,6 +15,7 @@ import { PaymentCallSteps, type NodeIdentity, type PaymentRules } from './call-s
 import { paymentEventData } from './view.js';
 import { rehashIfStale } from './rehash.js';
 import type { SecretHasher } from '../crypto/secret-hasher.js';
+import type { FraudReportConfig } from './fraud-report.js';
 
 export interface CreatePaymentInput {
   amount: number;
@@ -35,7 +36,7 @@ export interface PaymentHooks {
   afterApproval?(paymentId: string): void;
 }
 
-export interface PaymentServiceDeps {
+export interface PaymentServiceDeps extends FraudReportConfig {
   store: Store;
   clock: Clock;
   log: Logger;
@@ -292,6 +293,7 @@ export class PaymentService implements PaymentRules {
       hasPassword: consumer.hasPassword,
       ceilings: this.d.ceilings(payment.currency),
       usage: await tx.payments.frictionlessUsage(consumer.id),
+      allowanceLocked: (await tx.fraud.allowanceLock(consumer.id)) !== undefined,
     });
     const patch = { consumerId: consumer.id, billableAccountId: account.id, decision };
     if (!decision.allowed) return this.end(tx, payment, 'declined', 'consumer_unavailable', decision.reasons.join('; '), patch);

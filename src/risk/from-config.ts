@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { Counter, type Registry } from 'prom-client';
-import { CallpayError } from '../domain/errors.js';
+import { readSecretsFile } from '../notify/secrets-file.js';
 import type { Clock } from '../domain/clock.js';
 import type { Config } from '../config/schema.js';
 import type { PreDialCheck } from '../payments/ports.js';
@@ -9,19 +8,9 @@ import { createRiskCheck, type RiskCheckResult } from './check.js';
 
 const KEY = 'risk.hook.secretFile';
 
-/** The signing secrets: one a line, newest first. A missing, empty or weak file stops start-up, naming the key. */
+/** The signing secrets (notify/secrets-file.ts); errors name `risk.hook.secretFile`. */
 export function readRiskSecrets(file: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CallpayError('config_invalid', `${KEY}: cannot read the file (${(e as NodeJS.ErrnoException).code})`, KEY);
-  }
-  const secrets = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
-  if (secrets.length === 0) throw new CallpayError('config_invalid', `${KEY}: the file has no secret`, KEY);
-  if (secrets.length > 4) throw new CallpayError('config_invalid', `${KEY}: at most 4 secrets (one a line), got ${secrets.length}`, KEY);
-  if (secrets.some((s) => s.length < 32)) throw new CallpayError('config_invalid', `${KEY}: every secret needs at least 32 characters`, KEY);
-  return secrets;
+  return readSecretsFile(file, KEY);
 }
 
 /** `callpay_risk_checks_total{result}` on the daemon's registry. */

@@ -73,7 +73,7 @@ export class CallRepository {
   }
 
   /** Records a wrong PIN and returns how many the consumer has keyed within the window. */
-  recordPinFailure(consumerId: string, paymentId: string, windowMs: number): number {
+  recordPinFailure(consumerId: string, paymentId: string | null, windowMs: number): number {
     const now = this.clock();
     return this.db.transaction(() => {
       this.db.prepare('INSERT INTO pin_failures (consumer_id, payment_id, created_at) VALUES (?, ?, ?)').run(consumerId, paymentId, now.toISOString());

@@ -7,6 +7,8 @@ import { DIALS_AND_LIMITS_SQL } from './schema/005-dials-and-limits.js';
 import { AUDIT_SQL } from './schema/006-audit.js';
 import { DIALS_UNKNOWN_NUMBER_SQL } from './schema/007-dials-unknown-number.js';
 import { CALL_LEASES_SQL } from './schema/008-call-leases.js';
+import { FRAUD_REPORTS_SQL } from './schema/009-fraud-reports.js';
+import { CONSUMER_ACCOUNTS_INDEX_SQL } from './schema/010-consumer-accounts-index.js';
 
 export interface Migration {
   version: number;
@@ -34,6 +36,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: 'hash-chained operator audit log', sql: AUDIT_SQL },
   { version: 7, name: 'dials whose number a key rotation could not re-key', sql: DIALS_UNKNOWN_NUMBER_SQL },
   { version: 8, name: 'call leases: which node owns a call, until when', sql: CALL_LEASES_SQL },
+  { version: 9, name: 'fraud reports, frictionless-allowance locks', sql: FRAUD_REPORTS_SQL },
+  { version: 10, name: 'billable accounts by consumer', sql: CONSUMER_ACCOUNTS_INDEX_SQL },
 ];
 
 /** `through`: stop after this version (tests build an older database to upgrade). */

@@ -60,6 +60,16 @@ export class PaymentRepository {
     return rows.map(paymentOf);
   }
 
+  recentForConsumer(consumerId: string, limit: number): Payment[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM payments WHERE consumer_id = ? AND status IN ('succeeded', 'refunded', 'partially_refunded')
+         ORDER BY created_at DESC, id DESC LIMIT ?`,
+      )
+      .all(consumerId, limit) as PaymentRow[];
+    return rows.map(paymentOf);
+  }
+
   /**
    * Moves a payment to `to` if the state machine allows it from where it is now. `expectFrom`
    * guards races: the move happens only from one of those statuses.

@@ -16,6 +16,7 @@ import { AttemptLimitRepository, DialRepository } from './dials.js';
 import { WebhookSecretRepository } from './webhook-secrets.js';
 import { BillingRepository } from './billing.js';
 import { AuditRepository } from './audit.js';
+import { FraudRepository } from './fraud.js';
 import { SqliteKeyMaintenance } from './rekey.js';
 import type { KeyMaintenance } from '../domain/key-rotation.js';
 import type { Clock } from '../domain/clock.js';
@@ -50,6 +51,7 @@ interface SyncRepositories {
   webhookSecrets: WebhookSecretRepository;
   billing: BillingRepository;
   audit: AuditRepository;
+  fraud: FraudRepository;
 }
 
 /** How long a query outside a transaction waits for the open one before it is reported as a bug. */
@@ -79,6 +81,7 @@ export class SqliteStore implements Store {
   declare readonly webhookSecrets: Repositories['webhookSecrets'];
   declare readonly billing: Repositories['billing'];
   declare readonly audit: Repositories['audit'];
+  declare readonly fraud: Repositories['fraud'];
   readonly keys: KeyMaintenance;
   private readonly inTx: Repositories;
   private readonly group: GroupCommit;
@@ -103,6 +106,7 @@ export class SqliteStore implements Store {
       webhookSecrets: new WebhookSecretRepository(db, o.crypto, o.clock),
       billing: new BillingRepository(db, accounts),
       audit: new AuditRepository(db, o.crypto, o.clock),
+      fraud: new FraudRepository(db),
     };
     this.group = new GroupCommit(db, () => this.waiting.splice(0).forEach((wake) => wake()));
     const outside: Gate = { busy: () => this.group.busy, later: (call) => this.afterOpen(call) };

@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../log.js';
 import type { InbandDtmfMode } from './media/inband-dtmf.js';
-import type { Call, CallEngine, CallRecord, CollectOptions, CollectResult, DialRequest, DialResult, Digit, PlayOptions, PlayResult, ScreenOptions, ScreenResult } from './engine.js';
+import type { Call, CallEngine, CallRecord, CollectOptions, CollectResult, DialRequest, DialResult, Digit, IncomingCall, PlayOptions, PlayResult, ScreenOptions, ScreenResult } from './engine.js';
 import { MEDIA_TIMEOUT } from '../domain/call.js';
 import { buildOffer, type Dialog, type DigestCredentials, type InviteResult, type SipUserAgent, type Timers } from './sip/index.js';
 import type { SipTlsOptions } from './sip/transports.js';
-import { startSipWorker } from './sip/worker/remote-ua.js';
+import { startSipWorker, type IncomingInvite } from './sip/worker/remote-ua.js';
 import { createMediaPool } from './media/media-pool.js';
 import { type MediaEngine, type MediaSession, type RemoteMedia } from './media/session.js';
 import type { SessionMedia } from './sip/sdp.js';
@@ -33,6 +33,8 @@ export interface EmbeddedEngineOptions {
     /** SO_RCVBUF of the SIP UDP socket (config `telephony.sip.receiveBufferBytes`); absent = the system default. */
     receiveBufferBytes?: number;
   };
+  /** Answer calls to us (config `selfService.enabled`): onIncomingCall. Absent/false: they are declined (603). */
+  inbound?: boolean;
   rtp: {
     bindHost: string; portMin: number; portMax: number; inbandDtmf?: InbandDtmfMode;
     /** Latch to where the phone's RTP comes from (NAT); config default true, absent = false (the SDP address only). */
@@ -67,6 +69,7 @@ export async function createEmbeddedEngine(opts: EmbeddedEngineOptions): Promise
     trustedSources: opts.sip.trustedSources ?? [],
     dnsServers: opts.sip.dnsServers ?? [],
     tls: opts.sip.tls ?? null,
+    inbound: opts.inbound ?? false,
     ...(opts.sip.sessionExpiresSeconds === undefined ? {} : { sessionExpiresSeconds: opts.sip.sessionExpiresSeconds }),
     ...(opts.sip.receiveBufferBytes === undefined ? {} : { receiveBufferBytes: opts.sip.receiveBufferBytes }),
     ...(opts.timers ? { timers: opts.timers } : {}),
@@ -84,6 +87,9 @@ export async function createEmbeddedEngine(opts: EmbeddedEngineOptions): Promise
     mediaStats: () => media.stats({ resetIntervals: true }),
     async dial(req) {
       return dial(ua, media, opts, credentials, req);
+    },
+    onIncomingCall(handler) {
+      ua.onIncoming((invite) => handler(incomingCall(invite, media, opts.rtp.bindHost)));
     },
     async close() {
       await ua.close();
@@ -155,6 +161,36 @@ async function dial(ua: SipUserAgent, media: MediaEngine, opts: EmbeddedEngineOp
   return { kind: 'answered', call: new EmbeddedCall(result.callId, result.dialog, session, req, startedAt) };
 }
 
+const REFUSALS: Record<Parameters<IncomingCall['reject']>[0], [number, string]> = {
+  busy: [486, 'Busy Here'],
+  forbidden: [403, 'Forbidden'],
+  unavailable: [480, 'Temporarily Unavailable'],
+};
+
+/** An inbound call: media opened only when the application answers; the 200 carries its address. */
+function incomingCall(invite: IncomingInvite, media: MediaEngine, rtpHost: string): IncomingCall {
+  return {
+    id: invite.callId,
+    caller: { from: invite.caller.fromUser, asserted: invite.caller.assertedUser, trustedSource: invite.caller.trustedSource },
+    async answer(log) {
+      const startedAt = new Date().toISOString();
+      const session = await media.openSession({ log });
+      const accepted = await invite.accept({ host: rtpHost, port: session.localPort });
+      if (!accepted.ok) {
+        log.info({ reason: accepted.reason }, 'inbound call not answered');
+        await session.close();
+        return null;
+      }
+      await session.start(remoteMedia(accepted.media));
+      return new EmbeddedCall(invite.callId, accepted.dialog, session, { log }, startedAt);
+    },
+    reject(reason) {
+      const [status, phrase] = REFUSALS[reason];
+      invite.reject(status, phrase);
+    },
+  };
+}
+
 function forwardedReason(signs: readonly string[]): string {
   return `call forwarded (${signs.join(', ')})`;
 }
@@ -188,7 +224,7 @@ class EmbeddedCall implements Call {
     readonly id: string,
     private readonly dialog: Dialog,
     private readonly session: MediaSession,
-    req: DialRequest,
+    req: Pick<DialRequest, 'log' | 'signal'>,
     startedAt: string,
   ) {
     this.log = req.log.child({ callId: id });

@@ -17,6 +17,31 @@ export interface CallEngine {
   healthy?(): boolean;
   /** Media-path figures for metrics, where the engine sends the audio itself (embedded); send intervals reset on each read. */
   mediaStats?(): Promise<MediaStats | null>;
+  /**
+   * Calls to us (consumer self-service): each goes to `handler`, which answers or refuses it. Only
+   * engines that can answer have it (embedded, when created with `inbound`); until a handler is set,
+   * calls are refused.
+   */
+  onIncomingCall?(handler: (call: IncomingCall) => void): void;
+}
+
+/** Who an inbound call says it is from. Numbers as the network wrote them: never logged. */
+export interface IncomingCaller {
+  /** The From URI's user part. */
+  from: string | null;
+  /** P-Asserted-Identity's number: meaningful only when `trustedSource`. */
+  asserted: string | null;
+  /** The call came from a configured trunk address (telephony.sip.trustedSources, the outbound proxy). */
+  trustedSource: boolean;
+}
+
+export interface IncomingCall {
+  readonly id: string;
+  readonly caller: IncomingCaller;
+  /** Answers: the call, or null when it could not be (the caller gave up, no common codec). */
+  answer(log: Logger): Promise<Call | null>;
+  /** Refuses without answering: busy (too many calls at once), forbidden (not from a trunk), unavailable. */
+  reject(reason: 'busy' | 'forbidden' | 'unavailable'): void;
 }
 
 /** Totals since start, and RTP send intervals since the previous read. */

@@ -23,6 +23,7 @@ import { registerCollectors } from '../metrics/collectors.js';
 import { startAdminServer, type AdminServer } from '../metrics/admin.js';
 import { startProgressBus } from './progress-bus.js';
 import { riskCheckFromConfig } from '../risk/from-config.js';
+import { attachSelfService, type SelfService } from './self-service.js';
 
 export interface Daemon {
   url: string;
@@ -62,6 +63,15 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
   const store = metrics ? instrumentStore(ctx.store, metrics) : ctx.store;
   let engine: CallEngine | undefined;
   const authorizer = opts.authorizer ?? (await createAuthorizer({ config, log, clock, onEngine: (e) => (engine = e) }));
+  // Calls to us (consumer self-service) need the configured telephone engine; a test's scripted authorizer has none.
+  let selfService: SelfService | undefined;
+  if (config.selfService.enabled && engine) {
+    const e: CallEngine = engine;
+    selfService = await attachSelfService({ config, engine: e, store, hasher: ctx.hasher, clock, log }).catch(async (err: unknown) => {
+      await e.close(); // started for nothing: its sockets and workers must not outlive the failed start
+      throw err;
+    });
+  }
   const progress = new ProgressHub(clock);
   const node = { id: nodeId(), callLeaseMs: config.store.callLeaseSeconds * 1000 };
   const preDial = riskCheckFromConfig(config.risk, { clock, ...(metrics ? { registry: metrics.registry } : {}) });
@@ -78,6 +88,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     lockout: { attempts: config.ivr.lockoutAttempts, windowMs: config.ivr.lockoutWindowHours * 3_600_000 },
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
     ...(preDial ? { preDial } : {}),
+    fraudReports: config.risk.fraudReports,
     node,
   });
   const bus = startProgressBus({ config, store: ctx.store, node: node.id, hub: progress, log });
@@ -160,6 +171,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
         await payments.calls.drain(60_000);
         await Promise.all([sweeper.stop(), dispatcher.stop(), closed, bus?.close()]);
         await authorizer.close();
+        selfService?.close(); // no call is left to change anything; pending notifications are dropped
         await admin?.close();
         log.info('callpay stopped');
       })();

@@ -11,6 +11,8 @@ import { createFreeswitchEngineFromConfig } from './freeswitch.js';
 import { createIvrAuthorizer } from '../ivr/authorizer.js';
 import { loadPromptSet, PromptError, SHIPPED_PROMPTS_DIR, type PromptSet } from '../ivr/prompts.js';
 import { sayAmount } from '../ivr/say/index.js';
+import { createAmountPhrases, type AmountPhrases } from '../ivr/amount-phrase.js';
+import { dirname, join, resolve } from 'node:path';
 
 export type EngineName = Config['telephony']['engine'];
 
@@ -31,7 +33,7 @@ export type EngineEntry =
 export const ENGINES: Record<EngineName, EngineEntry> = {
   embedded: {
     places: 'calls',
-    create: ({ config, log }) => createEmbeddedEngine({ sip: config.telephony.sip, rtp: config.telephony.rtp, log }),
+    create: ({ config, log }) => createEmbeddedEngine({ sip: config.telephony.sip, rtp: config.telephony.rtp, log, inbound: config.selfService.enabled }),
   },
   freeswitch: {
     places: 'calls',
@@ -60,7 +62,23 @@ export async function createAuthorizer(d: EngineDeps & { clock: Clock; onEngine?
   const prompts = await loadPrompts(d.config);
   const engine = await entry.create(d);
   d.onEngine?.(engine);
-  return createCallAuthorizer(d.config, engine, prompts, d.clock);
+  return createCallAuthorizer(d.config, engine, prompts, d.clock, amountPhrasesFor(d));
+}
+
+/**
+ * Rendered amount phrases (ivr.amountPhrases), cached beside the database like merchants' voices.
+ * Embedded engine only: FreeSWITCH reads clips under its own prompt root, which the cache is not in.
+ */
+function amountPhrasesFor(d: EngineDeps): AmountPhrases | undefined {
+  if (!d.config.ivr.amountPhrases || d.config.telephony.engine !== 'embedded') return undefined;
+  let told = false;
+  return createAmountPhrases({
+    cacheDir: join(dirname(resolve(d.config.database)), 'amount-phrases'),
+    onFallback: (reason) => {
+      if (!told) d.log.warn({ reason }, 'amount phrases: falling back to clip by clip');
+      told = true;
+    },
+  });
 }
 
 /** Loads and checks every locale's prompt set at start-up: a missing clip stops the daemon, not a call. */
@@ -79,12 +97,13 @@ export async function loadPrompts(config: Config): Promise<(locale: Locale) => P
 }
 
 /** The IVR call over a telephone engine: the product's real authorizer. */
-export function createCallAuthorizer(config: Config, engine: CallEngine, prompts: (locale: Locale) => PromptSet, now: Clock): CallAuthorizer {
+export function createCallAuthorizer(config: Config, engine: CallEngine, prompts: (locale: Locale) => PromptSet, now: Clock, amountPhrases?: AmountPhrases): CallAuthorizer {
   const ivr = config.ivr;
   return createIvrAuthorizer({
     engine,
     prompts,
     sayAmount,
+    ...(amountPhrases ? { amountPhrases } : {}),
     pinTries: ivr.pinTries,
     firstDigitTimeoutMs: ivr.firstDigitTimeoutMs,
     interDigitTimeoutMs: ivr.interDigitTimeoutMs,

@@ -61,6 +61,8 @@ export interface StartSippOptions {
   args?: string[];
   /** How long to wait for its ports to be bound. Default 5 s. */
   readyTimeoutMs?: number;
+  /** Its SIP port, when the test must name it beforehand (e.g. in callpay's trusted sources); default any free one. */
+  sipPort?: number;
 }
 
 export interface SippExit {
@@ -140,7 +142,8 @@ export async function startSipp(options: StartSippOptions): Promise<Sipp> {
 class PortTaken extends Error {}
 
 async function launch(options: StartSippOptions, file: string, xml: string, keys: Record<string, string>): Promise<Sipp> {
-  const [port, mediaPort, controlPort] = await freePorts();
+  const [freeSipPort, mediaPort, controlPort] = await freePorts();
+  const port = options.sipPort ?? freeSipPort;
   const dir = mkdtempSync(join(tmpdir(), 'callpay-sipp-'));
   const timeoutMs = options.timeoutMs ?? 30_000;
   const files = {

@@ -71,6 +71,7 @@ const strings: Strings = {
     risk_refused: 'This payment cannot be confirmed by phone call right now. Please contact your carrier.',
     risk_check_failed: 'This payment could not be confirmed right now. Please try again later.',
     call_forwarded: 'Your line forwarded the call to another phone, so the payment was not announced. Turn off call forwarding and try again.',
+    fraud_reported: 'You told us on the call that you did not start this payment. It was declined and reported.',
   },
   returnLink: 'Return to {merchant}',
   returning: 'Taking you back to {merchant}…',

@@ -71,6 +71,7 @@ const strings: Strings = {
     risk_refused: '目前無法以電話確認這筆付款，請聯絡您的電信業者。',
     risk_check_failed: '目前無法確認這筆付款，請稍後再試。',
     call_forwarded: '您的電話將來電轉接到其他號碼，因此未播報這筆付款。請關閉來電轉接後再試一次。',
+    fraud_reported: '您已在電話中表示這筆付款不是您發起的。付款已拒絕，並已通報。',
   },
   returnLink: '返回 {merchant}',
   returning: '即將帶您返回 {merchant}…',

@@ -68,7 +68,10 @@ export function registerConsumer(program: Command, io: CliIo): void {
           ctx.log.warn({ consumerId: c.id }, 'personal data revealed to operator');
         }
         const view = consumerView(c, reveal);
-        out.result({ ...view, accounts: accounts.map((a) => a.id) }, () => consumerText(view, accounts, reveal));
+        // A fraud report on a call locks the frictionless allowance (`fraud restore-allowance` lifts it).
+        const lock = await ctx.store.fraud.allowanceLock(c.id);
+        const allowance = lock ? `locked since ${lock.lockedAt} (fraud report on ${lock.paymentId ?? '-'})` : 'per policy';
+        out.result({ ...view, accounts: accounts.map((a) => a.id), allowance_locked_at: lock?.lockedAt ?? null }, () => `${consumerText(view, accounts, reveal)}\nallowance  ${allowance}`);
       }),
     );
 

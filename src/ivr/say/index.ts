@@ -8,6 +8,7 @@ export { SPEECH, speechOf } from './locales.js';
 export { GREETING, PHRASES, type PhraseClip } from './phrases.js';
 export type { LocaleSpeech, SplitAmount } from './speech.js';
 export { ZH_CURRENCIES, zhSayNumber, type ZhCurrencyWords, type ZhNumberOptions } from './zh-tw.js';
+export { applyToneSandhi, pinyinOf, zhAmountSyllables, type Syllable, type Tone } from './zh-sandhi.js';
 
 /** Currencies sayAmount can read in `locale`. */
 export function spokenCurrencies(locale: Locale): string[] {

@@ -11,12 +11,16 @@ export const PHRASES = {
   aMerchant: 'ivr/a-merchant',
   /** After the merchant's name, before the amount: "requests a payment of" / 向您請求付款，金額為. */
   requestsPaymentOf: 'ivr/requests-payment-of',
+  /** Ends the announcement: "If you did not start this payment, press 0." (domain/fraud.ts). */
+  fraudHint: 'ivr/fraud-hint',
   enterPin: 'ivr/enter-pin',
   approved: 'ivr/approved',
   wrongPin: 'ivr/wrong-pin',
   declined: 'ivr/declined',
   noInput: 'ivr/no-input',
   goodbye: 'ivr/goodbye',
+  /** After a fraud report: "Thank you. This payment is declined and has been reported." */
+  fraudReported: 'ivr/fraud-reported',
 } as const;
 
 export type PhraseClip = (typeof PHRASES)[keyof typeof PHRASES];

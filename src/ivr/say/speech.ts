@@ -23,4 +23,9 @@ export interface LocaleSpeech {
   amountClips(): string[];
   /** espeak-ng voice for clips made at enrolment (merchant names); scripts/make-prompts.mjs uses the same. */
   espeakVoice: string;
+  /**
+   * What espeakVoice is given to say sayAmount's clips as one phrase (zh-TW: tone-numbered pinyin with
+   * tone sandhi), for locales where clip by clip sounds wrong; absent = clip by clip.
+   */
+  amountPhrase?(clips: readonly string[]): string;
 }

@@ -1,4 +1,5 @@
 import type { LocaleSpeech, SplitAmount } from './speech.js';
+import { pinyinOf, zhAmountSyllables } from './zh-sandhi.js';
 
 /**
  * Mandarin cardinals as clip names (Taiwan usage). mod_say_zh's idea: a digit clip then a place clip
@@ -162,4 +163,5 @@ export const zhTW: LocaleSpeech = {
   amountClips: () => [...zhNumberClips(), ...zhCurrencyClips()],
   // Debian 12's `cmn` voice reads Han characters as pinyin spelled out in English; this one reads them in Mandarin.
   espeakVoice: 'cmn-latn-pinyin',
+  amountPhrase: (clips) => pinyinOf(zhAmountSyllables(clips)),
 };

@@ -89,7 +89,7 @@ export class PgCallRepository implements CallRecordRepository {
    * once would each count without the other's uncommitted row, and a guesser spreading tries over
    * nodes could step past the lockout threshold unseen.
    */
-  async recordPinFailure(consumerId: string, paymentId: string, windowMs: number): Promise<number> {
+  async recordPinFailure(consumerId: string, paymentId: string | null, windowMs: number): Promise<number> {
     const now = this.d.clock();
     return inUnit(this.q, async (db) => {
       await execute(db, 'SELECT 1 FROM consumers WHERE id = $1 FOR NO KEY UPDATE', [consumerId]);

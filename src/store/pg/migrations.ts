@@ -5,6 +5,8 @@ import { PG_PAYMENTS_SQL } from './schema/002-payments.js';
 import { PG_CALLS_AND_DIALS_SQL } from './schema/003-calls-and-dials.js';
 import { PG_AUDIT_SQL } from './schema/004-audit.js';
 import { PG_CALL_LEASES_SQL } from './schema/005-call-leases.js';
+import { PG_FRAUD_REPORTS_SQL } from './schema/006-fraud-reports.js';
+import { PG_CONSUMER_ACCOUNTS_INDEX_SQL } from './schema/007-consumer-accounts-index.js';
 
 export interface PgMigration {
   version: number;
@@ -23,6 +25,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 3, name: 'call attempts, PIN failures, dials, checkout attempt limits', sql: PG_CALLS_AND_DIALS_SQL },
   { version: 4, name: 'hash-chained operator audit log', sql: PG_AUDIT_SQL },
   { version: 5, name: 'call leases: which node owns a call, until when', sql: PG_CALL_LEASES_SQL },
+  { version: 6, name: 'fraud reports, frictionless-allowance locks', sql: PG_FRAUD_REPORTS_SQL },
+  { version: 7, name: 'billable accounts by consumer', sql: PG_CONSUMER_ACCOUNTS_INDEX_SQL },
 ];
 
 /**

@@ -71,6 +71,16 @@ export class PgPaymentRepository implements PaymentRepository {
     return rows.map(paymentOf);
   }
 
+  async recentForConsumer(consumerId: string, limit: number): Promise<Payment[]> {
+    const rows = await queryRows<PaymentRow>(
+      this.q,
+      `SELECT * FROM payments WHERE consumer_id = $1 AND status IN ('succeeded', 'refunded', 'partially_refunded')
+       ORDER BY created_at DESC, id DESC LIMIT $2`,
+      [consumerId, limit],
+    );
+    return rows.map(paymentOf);
+  }
+
   /**
    * Read-then-write under a row lock: SELECT … FOR UPDATE makes a second mover (another node) wait,
    * and READ COMMITTED then hands it the status the first one committed, so `expectFrom` and the

@@ -15,6 +15,7 @@ import { PgAttemptLimitRepository, PgDialRepository } from './dials.js';
 import { PgWebhookSecretRepository } from './webhook-secrets.js';
 import { PgBillingRepository } from './billing.js';
 import { PgAuditRepository } from './audit.js';
+import { PgFraudRepository } from './fraud.js';
 import { PgKeyMaintenance } from './rekey.js';
 import type { KeyMaintenance } from '../../domain/key-rotation.js';
 import { CallpayError } from '../../domain/errors.js';
@@ -39,6 +40,7 @@ function repositories(q: PgQueryable, d: PgRepoDeps): Repositories {
     webhookSecrets: new PgWebhookSecretRepository(q, d),
     billing: new PgBillingRepository(q, d, accounts),
     audit: new PgAuditRepository(q, d),
+    fraud: new PgFraudRepository(q),
   };
 }
 
@@ -80,6 +82,7 @@ export class PgStore implements Store {
   declare readonly webhookSecrets: Repositories['webhookSecrets'];
   declare readonly billing: Repositories['billing'];
   declare readonly audit: Repositories['audit'];
+  declare readonly fraud: Repositories['fraud'];
   readonly keys: KeyMaintenance;
   private readonly deps: PgRepoDeps;
   private readonly isolation: PgIsolation = 'read committed';

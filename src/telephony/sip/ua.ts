@@ -12,11 +12,14 @@ import { ClientTransactions, DEFAULT_TIMERS, type Timers } from './transactions.
 import { createSipDns, resolveTarget } from './resolve.js';
 import { hopFor, parseTarget, type SipTarget } from './target.js';
 import { openSipTransports, type SipTlsOptions } from './transports.js';
+import { TrustedSources } from './trust.js';
+import { InboundInvites, type InboundInvite } from './uas.js';
 
 /**
  * The caller-side SIP user agent: its transports (UDP, TCP, TLS), the transaction layers, and the
  * router that hands each message to its transaction or dialog. Media is not here: the caller
- * supplies the SDP offer and gets the parsed answer back.
+ * supplies the SDP offer and gets the parsed answer back. With `inbound`, it answers calls too
+ * (uas.ts, for consumer self-service); otherwise new INVITEs are declined.
  */
 
 export interface SipUserAgentOptions {
@@ -52,6 +55,11 @@ export interface SipUserAgentOptions {
   receiveBufferBytes?: number;
   log: Logger;
   userAgent?: string;
+  /**
+   * Answer calls to us (consumer self-service, config `selfService.enabled`): new INVITEs go to the
+   * `onInbound` handler. Absent/false: they are declined (603), as before.
+   */
+  inbound?: boolean;
 }
 
 export interface SipUserAgent {
@@ -66,6 +74,8 @@ export interface SipUserAgent {
   options(requestUri: string, timeoutMs: number): Promise<OptionsResult>;
   /** Ends live calls (BYE, briefly awaited), abandons pending ones, closes the socket. */
   close(): Promise<void>;
+  /** Where new INVITEs go when `inbound` is set; until a handler is set they get 480. */
+  onInbound?(handler: (invite: InboundInvite) => void): void;
 }
 
 export function parseHostPort(value: string): HostPort | null {
@@ -123,16 +133,27 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
   const locate = (target: SipTarget, callLog: Logger) => resolveTarget(target, dns, { families, log: callLog });
   const pending = new Set<InviteAttempt>();
   let closed = false;
+  let inboundHandler: ((invite: InboundInvite) => void) | null = null;
+  const inbound = opts.inbound
+    ? new InboundInvites(core, new TrustedSources(core.trustedSources), log, (invite) => {
+      if (closed || !inboundHandler) return invite.reject(480, 'Temporarily Unavailable');
+      inboundHandler(invite);
+    })
+    : null;
 
   /** No dialog of ours: answered statelessly, so unsolicited traffic costs no memory (§8.2.7). */
   function outOfDialog(req: IncomingRequest, source: HostPort): void {
-    if (req.method === 'ACK') return; // for a 603 of ours, or for nothing: never answered
+    if (req.method === 'ACK') return server.ack(req); // for a refusal of ours (stops its retransmission), or for nothing
     const toTag = server.statelessTag(req);
     if (req.method === 'OPTIONS' && !req.core.to.tag) {
       // Trunks and SBCs probe with OPTIONS: answering keeps us marked as alive.
       return server.stateless(req, source, 200, 'OK', { toTag, headers: [['allow', ALLOW], ['accept', 'application/sdp']] });
     }
-    if (req.method === 'INVITE' && !req.core.to.tag) return server.stateless(req, source, 603, 'Decline', { toTag });
+    if (req.method === 'INVITE' && !req.core.to.tag) {
+      if (inbound) return inbound.receive(req, source);
+      return server.stateless(req, source, 603, 'Decline', { toTag });
+    }
+    if (req.method === 'CANCEL' && !req.core.to.tag && inbound?.cancel(req, source)) return;
     server.stateless(req, source, 481, 'Call/Transaction Does Not Exist', { toTag });
   }
 
@@ -175,6 +196,9 @@ export async function createSipUserAgent(opts: SipUserAgentOptions): Promise<Sip
       } finally {
         pending.delete(attempt);
       }
+    },
+    onInbound(handler) {
+      inboundHandler = handler;
     },
     options(requestUri, timeoutMs) {
       return sendOptions({ core, outboundProxy, locate, log }, requestUri, timeoutMs);

@@ -5,6 +5,7 @@ import type { HostPort } from '../headers.js';
 import type { InviteRequest, InviteResult } from '../invite.js';
 import type { OptionsResult } from '../options.js';
 import type { SipUserAgentOptions } from '../ua.js';
+import type { CallerInfo } from '../uas.js';
 
 /**
  * Messages between the main thread and the SIP worker (sip-worker.ts). The worker owns the SIP
@@ -41,6 +42,9 @@ export type ToSipWorker =
   | { op: 'abort'; id: number }
   | { op: 'bye'; id: number }
   | { op: 'options'; req: number; requestUri: string; timeoutMs: number }
+  /** An inbound call (ids from the worker, negative): answer with media at host:port, or refuse. */
+  | { op: 'accept'; id: number; host: string; port: number }
+  | { op: 'reject'; id: number; status: number; reason: string }
   | { op: 'close' };
 
 export type FromSipWorker =
@@ -56,4 +60,8 @@ export type FromSipWorker =
   | { ev: 'bye_done'; id: number }
   | { ev: 'ended'; id: number; by: EndedBy }
   | { ev: 'options'; req: number; result: OptionsResult }
+  | { ev: 'incoming'; id: number; callId: string; caller: CallerInfo; offer: string }
+  | { ev: 'incoming_cancelled'; id: number }
+  | { ev: 'accepted'; id: number; media: SessionMedia }
+  | { ev: 'accept_failed'; id: number; reason: string }
   | { ev: 'closed' };

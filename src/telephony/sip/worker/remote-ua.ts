@@ -6,6 +6,7 @@ import type { HostPort } from '../headers.js';
 import type { InviteRequest, InviteResult } from '../invite.js';
 import type { OptionsResult } from '../options.js';
 import type { SipUserAgent, SipUserAgentOptions } from '../ua.js';
+import type { CallerInfo } from '../uas.js';
 import type { FromSipWorker, SipWorkerData, ToSipWorker } from './protocol.js';
 
 /**
@@ -18,13 +19,28 @@ import type { FromSipWorker, SipWorkerData, ToSipWorker } from './protocol.js';
  * the same port at once (retried with backoff); until then the engine is not healthy (/readyz).
  */
 const RESPAWN_FIRST_MS = 200;
+
+/** An inbound call seen from the main thread (uas.ts runs in the worker): accept or refuse it. */
+export interface IncomingInvite {
+  readonly callId: string;
+  readonly caller: CallerInfo;
+  readonly offer: string;
+  /** Sends the 200 with our media at `local`: the dialog, or why not (the caller cancelled, the offer was unusable). */
+  accept(local: { host: string; port: number }): Promise<{ ok: true; dialog: Dialog; media: SessionMedia } | { ok: false; reason: string }>;
+  reject(status: number, reason: string): void;
+}
+
+export type InboundHandler = (invite: IncomingInvite) => void;
 const RESPAWN_MAX_MS = 30_000;
 
-export async function startSipWorker(opts: SipUserAgentOptions): Promise<SipUserAgent & { healthy(): boolean }> {
+export async function startSipWorker(opts: SipUserAgentOptions): Promise<SipUserAgent & { healthy(): boolean; onIncoming(handler: InboundHandler): void }> {
   const { log, ...options } = opts;
   const pending = new Map<number, { req: InviteRequest; resolve(r: InviteResult): void }>();
   const calls = new Map<number, RemoteDialog>();
   const optionsWaiting = new Map<number, (r: OptionsResult) => void>();
+  /** Inbound calls the main thread is answering, by the worker's (negative) id. */
+  const answering = new Map<number, { callId: string; offer: string; resolve(r: Awaited<ReturnType<IncomingInvite['accept']>>): void }>();
+  let inboundHandler: InboundHandler | null = null;
   let nextId = 1;
   let closed = false;
   let worker: Worker;
@@ -73,6 +89,8 @@ export async function startSipWorker(opts: SipUserAgentOptions): Promise<SipUser
     calls.clear();
     for (const r of optionsWaiting.values()) r({ kind: 'unreachable', reason: `SIP worker ${why}`, tried: [] });
     optionsWaiting.clear();
+    for (const a of answering.values()) a.resolve({ ok: false, reason: `SIP worker ${why}` });
+    answering.clear();
     up = false;
     respawn(RESPAWN_FIRST_MS);
   }
@@ -129,6 +147,24 @@ export async function startSipWorker(opts: SipUserAgentOptions): Promise<SipUser
         optionsWaiting.get(m.req)?.(m.result);
         optionsWaiting.delete(m.req);
         return;
+      case 'incoming':
+        return incoming(m.id, m.callId, m.caller, m.offer);
+      case 'incoming_cancelled':
+        answering.get(m.id)?.resolve({ ok: false, reason: 'caller cancelled' });
+        answering.delete(m.id);
+        return;
+      case 'accepted': {
+        const a = answering.get(m.id);
+        answering.delete(m.id);
+        if (!a) return;
+        const dialog = new RemoteDialog(m.id, a.callId, a.offer, send);
+        calls.set(m.id, dialog);
+        return a.resolve({ ok: true, dialog, media: m.media });
+      }
+      case 'accept_failed':
+        answering.get(m.id)?.resolve({ ok: false, reason: m.reason });
+        answering.delete(m.id);
+        return;
       case 'closed':
         afterClose?.();
         return;
@@ -136,6 +172,26 @@ export async function startSipWorker(opts: SipUserAgentOptions): Promise<SipUser
       case 'start_failed':
         return;
     }
+  }
+
+  function incoming(id: number, callId: string, caller: CallerInfo, offer: string): void {
+    if (!inboundHandler || closed) return send({ op: 'reject', id, status: 480, reason: 'Temporarily Unavailable' });
+    let decided = false;
+    inboundHandler({
+      callId, caller, offer,
+      accept(local) {
+        if (decided) return Promise.resolve({ ok: false, reason: 'already decided' });
+        decided = true;
+        const result = new Promise<Awaited<ReturnType<IncomingInvite['accept']>>>((resolve) => answering.set(id, { callId, offer, resolve }));
+        send({ op: 'accept', id, host: local.host, port: local.port });
+        return result;
+      },
+      reject(status, reason) {
+        if (decided) return;
+        decided = true;
+        send({ op: 'reject', id, status, reason });
+      },
+    });
   }
 
   async function running(): Promise<void> {
@@ -167,6 +223,9 @@ export async function startSipWorker(opts: SipUserAgentOptions): Promise<SipUser
       return ready.receiveBufferBytes;
     },
     healthy: () => up && !closed,
+    onIncoming(handler) {
+      inboundHandler = handler;
+    },
     async invite(req) {
       if (closed) return { kind: 'failed', callId: '', sipStatus: null, reason: 'SIP user agent closed' };
       try {

@@ -7,6 +7,7 @@ import { raiseThreadPriority } from '../../thread-priority.js';
 import type { Dialog } from '../dialog.js';
 import type { InviteRequest } from '../invite.js';
 import { createSipUserAgent, type SipUserAgent } from '../ua.js';
+import type { InboundInvite } from '../uas.js';
 import type { FromSipWorker, SipWorkerData, ToSipWorker, WireInvite, WireInviteResult } from './protocol.js';
 
 const port = parentPort;
@@ -31,9 +32,21 @@ for (const why of raiseThreadPriority({ nice: -5 }).notDone) log.debug({ why }, 
 
 const aborts = new Map<number, AbortController>();
 const dialogs = new Map<number, Dialog>();
+/** Inbound calls awaiting the main thread's answer; their ids are negative, so never an outgoing call's. */
+const inbound = new Map<number, InboundInvite>();
+let nextInboundId = -1;
 let ua: SipUserAgent;
 try {
   ua = await createSipUserAgent({ ...data.options, log });
+  ua.onInbound?.((invite) => {
+    const id = nextInboundId--;
+    inbound.set(id, invite);
+    invite.onCancel(() => {
+      inbound.delete(id);
+      post({ ev: 'incoming_cancelled', id });
+    });
+    post({ ev: 'incoming', id, callId: invite.callId, caller: invite.caller, offer: invite.offer });
+  });
   post({ ev: 'ready', local: ua.local, tlsPort: ua.tlsPort, receiveBufferBytes: ua.receiveBufferBytes });
 } catch (err) {
   post({ ev: 'start_failed', message: err instanceof Error ? err.message : String(err) });
@@ -99,6 +112,19 @@ port.on('message', (m: ToSipWorker) => {
         (result) => post({ ev: 'options', req: m.req, result }),
         (err: unknown) => post({ ev: 'options', req: m.req, result: { kind: 'unreachable', reason: err instanceof Error ? err.message : String(err), tried: [] } }),
       );
+      return;
+    case 'accept': {
+      const invite = inbound.get(m.id);
+      inbound.delete(m.id);
+      const result = invite ? invite.accept({ host: m.host, port: m.port }) : { ok: false as const, reason: 'no such inbound call' };
+      if (!result.ok) return post({ ev: 'accept_failed', id: m.id, reason: result.reason });
+      post({ ev: 'accepted', id: m.id, media: result.media });
+      adopt(m.id, result.dialog);
+      return;
+    }
+    case 'reject':
+      inbound.get(m.id)?.reject(m.status, m.reason);
+      inbound.delete(m.id);
       return;
     case 'close':
       if (closing) return;

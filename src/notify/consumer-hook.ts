@@ -1,0 +1,154 @@
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import type { Logger } from '../log.js';
+import type { ConsumerChangeNotifier } from '../payments/self-service.js';
+import type { ConsumerChangedEvent } from './consumer-hook-contract.js';
+import { describeFetchError } from './fetch-error.js';
+import { signatureHeader } from './signature.js';
+
+export interface ConsumerChangeHookOptions {
+  url: string;
+  /** Newest first; one v1 signature each (rotation, as for webhooks and the risk hook). */
+  secrets: string[];
+  /** One try, connection to the answer's last byte. */
+  timeoutMs: number;
+  clock: Clock;
+  log: Logger;
+  fetchImpl?: typeof fetch;
+  /** The waits before the second, third… tries; their count + 1 is the number of tries. */
+  retryDelaysMs?: readonly number[];
+  /** Changes not yet delivered (sending or waiting to retry) kept at most; past it the oldest is dropped. */
+  maxPending?: number;
+}
+
+export interface ConsumerChangeHook extends ConsumerChangeNotifier {
+  /** Changes not yet delivered nor given up on. */
+  pending(): number;
+  /** Resolves once nothing is pending. */
+  idle(): Promise<void>;
+  /** Abandons every pending change (nothing is logged for them); later changes are only logged. */
+  close(): void;
+}
+
+export const CONSUMER_HOOK_RETRY_DELAYS_MS = [1_000, 5_000] as const;
+const MAX_PENDING = 1_000;
+
+interface Delivery {
+  event: ConsumerChangedEvent;
+  body: string;
+  tries: number;
+  abort: AbortController;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * The ConsumerChangeNotifier that tells the carrier's own systems (which text or e-mail the consumer
+ * "your PIN was changed by phone"): one signed POST per change. consumerChanged only queues it and
+ * returns, so a slow or down hook never holds up the phone call; failures (timeout, no connection,
+ * non-2xx) are retried in the background and, after the last try, logged at warn with the consumer id.
+ * Every try of one change carries the same `id`, so the carrier can drop duplicates (a 2xx lost on
+ * the way back is tried again). Retry timers are unref'd: they never keep a stopping daemon alive.
+ */
+export function createConsumerChangeHook(o: ConsumerChangeHookOptions): ConsumerChangeHook {
+  const doFetch = o.fetchImpl ?? fetch;
+  const delays = o.retryDelaysMs ?? CONSUMER_HOOK_RETRY_DELAYS_MS;
+  const maxPending = o.maxPending ?? MAX_PENDING;
+  // Insertion order is arrival order: the first entry is the oldest, the one dropped on overflow.
+  const pending = new Map<string, Delivery>();
+  let waiters: Array<() => void> = [];
+  let closed = false;
+
+  const settle = (d: Delivery) => {
+    if (d.timer) clearTimeout(d.timer);
+    pending.delete(d.event.id);
+    if (pending.size > 0) return;
+    const done = waiters;
+    waiters = [];
+    for (const w of done) w();
+  };
+
+  const attempt = async (d: Delivery): Promise<void> => {
+    d.tries += 1;
+    const failure = await send(d);
+    if (d.abort.signal.aborted) return; // dropped or closed meanwhile: already settled
+    const data = d.event.data;
+    if (failure === null) {
+      o.log.debug({ consumerId: data.consumer_id, eventId: d.event.id, tries: d.tries }, 'consumer change notified');
+      return settle(d);
+    }
+    const delay = delays[d.tries - 1];
+    if (delay === undefined) {
+      o.log.warn({ consumerId: data.consumer_id, eventId: d.event.id, change: data.change.kind, tries: d.tries, failure }, 'consumer change notification failed; giving up');
+      return settle(d);
+    }
+    o.log.debug({ consumerId: data.consumer_id, eventId: d.event.id, tries: d.tries, failure, retryInMs: delay }, 'consumer change notification failed; will retry');
+    d.timer = setTimeout(() => void attempt(d), delay);
+    d.timer.unref();
+  };
+
+  /** One try: null when delivered (2xx), else why not (never the hook's body). */
+  const send = async (d: Delivery): Promise<string | null> => {
+    const timeout = AbortSignal.timeout(o.timeoutMs);
+    const t = Math.floor(o.clock().getTime() / 1000);
+    try {
+      const res = await doFetch(o.url, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          // Signed afresh on every try: the receiver refuses a `t` more than 5 minutes off.
+          'Callpay-Signature': signatureHeader(o.secrets, d.body, t),
+          'Callpay-Event-Id': d.event.id,
+          'User-Agent': 'callpay-consumer-notify/1',
+        },
+        body: d.body,
+        redirect: 'manual',
+        signal: AbortSignal.any([timeout, d.abort.signal]),
+      });
+      // The answer's body means nothing here; dropping it frees the connection.
+      void res.body?.cancel().catch(() => undefined);
+      if (res.status >= 200 && res.status <= 299) return null;
+      return `HTTP ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`;
+    } catch (e) {
+      return timeout.aborted ? `timeout after ${o.timeoutMs} ms` : describeFetchError(e, o.timeoutMs);
+    }
+  };
+
+  return {
+    consumerChanged(change) {
+      if (closed) return;
+      const now = o.clock();
+      const event: ConsumerChangedEvent = {
+        id: newId('evt', now.getTime()),
+        type: 'consumer.changed',
+        created_at: now.toISOString(),
+        data: {
+          consumer_id: change.consumerId,
+          change: change.change.kind === 'policy' ? { kind: 'policy', changed: [...change.change.changed] } : { kind: change.change.kind },
+          via: change.via,
+          at: change.at,
+        },
+      };
+      if (pending.size >= maxPending) {
+        const oldest = pending.values().next().value;
+        if (oldest) {
+          oldest.abort.abort();
+          settle(oldest);
+          o.log.warn({ consumerId: oldest.event.data.consumer_id, eventId: oldest.event.id, pendingLimit: maxPending }, 'consumer change notification dropped: too many pending');
+        }
+      }
+      // Serialised once: these exact bytes are signed and sent on every try.
+      const d: Delivery = { event, body: JSON.stringify(event), tries: 0, abort: new AbortController() };
+      pending.set(event.id, d);
+      void attempt(d);
+    },
+    pending: () => pending.size,
+    idle: () => (pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+    close() {
+      closed = true;
+      for (const d of [...pending.values()]) {
+        d.abort.abort();
+        settle(d);
+      }
+    },
+  };
+}
