@@ -84,7 +84,8 @@ describe('SqliteStore transactions', () => {
     expect(ran).toEqual([]);
   });
 
-  it('keeps statements from outside out of an open transaction until it ends', async () => {
+  it('keeps statements from outside out of an open transaction: writes wait until it ends, reads see the last commit at once', async () => {
+    await store.merchants.add(add('before'));
     const order: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -96,14 +97,17 @@ describe('SqliteStore transactions', () => {
     });
     // A write from outside while the transaction is open waits; it is not swallowed by the rollback.
     const outside = store.merchants.add(add('outside')).then(() => order.push('outside written'));
+    // A read is answered from the read-only connection: never the open transaction's uncommitted rows.
     const read = store.merchants.list({ limit: 10 }).then((l) => order.push(`outside read ${l.map((m) => m.displayName).join(',')}`));
-    await Promise.resolve();
-    expect(order).toEqual(['inside written']);
+    await read;
+    expect(order).toEqual(['inside written', 'outside read before']);
     release();
     await expect(unit).rejects.toThrow('rolled back');
-    await Promise.all([outside, read]);
-    expect(order).toEqual(['inside written', 'outside written', 'outside read outside']);
-    expect(merchants()).toEqual(['outside']);
+    await outside;
+    expect(order).toEqual(['inside written', 'outside read before', 'outside written']);
+    expect(merchants()).toEqual(['before', 'outside']);
+    // Once it has ended, a read sees what was committed meanwhile.
+    expect((await store.merchants.list({ limit: 10 })).map((m) => m.displayName).sort()).toEqual(['before', 'outside']);
   });
 
   it('runs transactions one after another, in the order they were asked for', async () => {

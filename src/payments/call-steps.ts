@@ -1,10 +1,11 @@
 import type { Clock } from '../domain/clock.js';
 import type { FailureCode, Payment, TransitionPatch } from '../domain/payment.js';
 import type { CallRecord } from '../domain/call.js';
+import type { Consumer } from '../domain/consumer.js';
 import type { Logger } from '../log.js';
 import type { Store, Transaction } from './repositories.js';
 import type { CallOutcome, PinCheck, PreDialVerdict } from './ports.js';
-import type { CallSteps, CallSubject } from './calls.js';
+import type { CallSteps, CallSubject, PreparedCall } from './calls.js';
 import type { PaymentHooks, SecretVerifier } from './service.js';
 import { rehashIfStale } from './rehash.js';
 import { recordFraudReport, type FraudReportConfig } from './fraud-report.js';
@@ -59,12 +60,12 @@ const FAILURES: Partial<Record<CallOutcome['kind'], FailureCode>> = {
 export class PaymentCallSteps implements CallSteps {
   constructor(private readonly d: PaymentCallStepsDeps) {}
 
-  async beginCall(paymentId: string): Promise<CallSubject | undefined> {
+  async beginCall(paymentId: string, alreadyLeased: boolean): Promise<CallSubject | undefined> {
     const payment = await this.d.store.payments.get(paymentId);
     if (payment.status !== 'calling' || !payment.consumerId) return undefined;
     // Exactly one node places the call: the one that takes the lease. In a transaction of its own
     // so that the embedded store commits it with others (one fsync) rather than on its own.
-    const leased = await this.d.store.withTransaction((tx) => tx.payments.leaseCall(paymentId, this.d.node.id, this.leaseUntil(), this.d.clock().toISOString()));
+    const leased = alreadyLeased || (await this.d.store.withTransaction((tx) => tx.payments.leaseCall(paymentId, this.d.node.id, this.leaseUntil(), this.d.clock().toISOString())));
     if (!leased) {
       this.d.log.warn({ paymentId }, 'call not placed: another node holds it');
       return undefined;
@@ -73,6 +74,22 @@ export class PaymentCallSteps implements CallSteps {
     const merchant = await this.d.store.merchants.get(payment.merchantId);
     if (!this.d.live) await this.d.store.payments.markNotLive(paymentId);
     return { payment, consumer, merchant };
+  }
+
+  /**
+   * The call's first steps, in the transaction that enters the call step, so that the INVITE waits on
+   * one commit rather than three and reads nothing more: this node takes the call's lease, reads what
+   * the call needs and, unless something is asked before dialling (`askFirst`: the pre-dial check),
+   * counts the first dial (its caps were checked just before). No real call (`live` false: the
+   * simulated engine) takes beginCall's way.
+   */
+  async prepare(tx: Transaction, payment: Payment, consumer: Consumer, o: { live: boolean; askFirst: boolean }): Promise<PreparedCall> {
+    const leased = await tx.payments.leaseCall(payment.id, this.d.node.id, this.leaseUntil(), this.d.clock().toISOString());
+    if (!leased || !o.live) return { leased, firstDialCounted: false };
+    const subject = { payment, consumer, merchant: await tx.merchants.get(payment.merchantId) };
+    if (o.askFirst) return { leased, firstDialCounted: false, subject };
+    await tx.dials.record({ paymentId: payment.id, attempt: 1, consumerId: consumer.id, merchantId: payment.merchantId, number: consumer.phone });
+    return { leased, firstDialCounted: true, subject };
   }
 
   renewLeases(paymentIds: readonly string[]): Promise<string[]> {

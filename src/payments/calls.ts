@@ -18,8 +18,8 @@ export interface CallSubject {
 
 /** The payment service's steps a call goes through: every state change during a call is one of these. */
 export interface CallSteps {
-  /** The payment, its consumer and merchant, if it is still in the call step. */
-  beginCall(paymentId: string): Promise<CallSubject | undefined>;
+  /** The payment, its consumer and merchant, if it is still in the call step (and this node holds its lease, taken here unless `leased`). */
+  beginCall(paymentId: string, leased: boolean): Promise<CallSubject | undefined>;
   /** Checks the call caps and, when under them, counts this dial: null = dial; else why not. */
   mayDial(paymentId: string, attempt: number): Promise<string | null>;
   recordAttempt(paymentId: string, attempt: number, record: CallRecord): Promise<void>;
@@ -30,6 +30,18 @@ export interface CallSteps {
   /** Acts on the pre-dial check's verdict: 'dial', or 'stop' when the payment left the call step. */
   afterPreDial(paymentId: string, verdict: PreDialVerdict): Promise<'dial' | 'stop'>;
 }
+
+/** What the transaction that entered the call step already did for the call (PaymentService.prepareCall). */
+export interface PreparedCall {
+  /** This node holds the call's lease. */
+  leased: boolean;
+  /** The first dial is counted against the call caps. */
+  firstDialCounted: boolean;
+  /** What the call needs, read in that transaction (the payment is in the call step and leased here). */
+  subject?: CallSubject;
+}
+
+const NOTHING_PREPARED: PreparedCall = { leased: false, firstDialCounted: false };
 
 export interface CallRunnerDeps {
   authorizer: CallAuthorizer;
@@ -53,11 +65,11 @@ export class CallRunner {
 
   constructor(private readonly d: CallRunnerDeps) {}
 
-  start(paymentId: string): void {
+  start(paymentId: string, prepared: PreparedCall = NOTHING_PREPARED): void {
     if (this.inFlight.has(paymentId)) return;
     this.renewTimer ??= setInterval(() => void this.renew(), this.d.renewEveryMs).unref();
     const abort = new AbortController();
-    const done = this.run(paymentId, abort.signal)
+    const done = this.run(paymentId, abort.signal, prepared)
       .catch((e: unknown) => this.d.log.error({ paymentId, err: e }, 'call handling failed'))
       .finally(() => {
         this.inFlight.delete(paymentId);
@@ -105,8 +117,8 @@ export class CallRunner {
     clearTimeout(timer);
   }
 
-  private async run(paymentId: string, signal: AbortSignal): Promise<void> {
-    const subject = await this.d.steps.beginCall(paymentId);
+  private async run(paymentId: string, signal: AbortSignal, prepared: PreparedCall): Promise<void> {
+    const subject = prepared.leased && prepared.subject ? prepared.subject : await this.d.steps.beginCall(paymentId, prepared.leased);
     if (!subject) return;
     const { payment, consumer, merchant } = subject;
     const log = this.d.log.child({ paymentId });
@@ -136,7 +148,7 @@ export class CallRunner {
         amount: payment.amount,
         currency: payment.currency,
         deadline: new Date(payment.expiresAt),
-        mayDial: (attempt) => this.d.steps.mayDial(paymentId, attempt),
+        mayDial: (attempt) => (attempt === 1 && prepared.firstDialCounted ? Promise.resolve(null) : this.d.steps.mayDial(paymentId, attempt)),
         verifyPin: async (pin) => {
           const result = await this.d.steps.checkPin(consumer.id, paymentId, pin);
           this.d.progress.publish(paymentId, { type: 'pin', result });

@@ -92,9 +92,11 @@ const OPEN: readonly PaymentStatus[] = ['requires_consumer', 'requires_password'
  */
 export class PaymentService implements PaymentRules {
   readonly calls: CallRunner;
+  private readonly steps: PaymentCallSteps;
 
   constructor(private readonly d: PaymentServiceDeps) {
     const steps = new PaymentCallSteps({ ...d, live: d.authorizer.live, rules: this });
+    this.steps = steps;
     this.calls = new CallRunner({ authorizer: d.authorizer, steps, progress: d.progress, log: d.log, renewEveryMs: Math.max(1000, Math.floor(d.node.callLeaseMs / 3)), ...(d.preDial ? { preDial: d.preDial } : {}) });
   }
 
@@ -323,7 +325,8 @@ export class PaymentService implements PaymentRules {
         return this.end(tx, payment, 'declined', 'call_limit_exceeded', capped, identified);
       }
       const calling = await tx.payments.transition(payment.id, 'calling', `${why}; hold placed, calling`, identified);
-      tx.afterCommit(() => this.authorizeByCall(payment.id));
+      const prepared = await this.steps.prepare(tx, calling, consumer, { live: this.live, askFirst: this.d.preDial !== undefined });
+      tx.afterCommit(() => this.calls.start(payment.id, prepared));
       return calling;
     }
     return this.charge(tx, payment.id, `${why}; no call needed at this amount`, identified);

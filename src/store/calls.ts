@@ -49,20 +49,23 @@ export class CallRepository {
    * consumer's enrolled number, and only then is that number opened, masked, and shown.
    */
   list(filter: CallAttemptFilter): CallAttempt[] {
-    const rows = this.db
-      .prepare(
-        `SELECT c.payment_id AS paymentId, p.merchant_id AS merchantId, c.attempt, c.call_id AS callId, c.started_at AS startedAt,
+    const select = `SELECT c.payment_id AS paymentId, p.merchant_id AS merchantId, c.attempt, c.call_id AS callId, c.started_at AS startedAt,
            c.answered_at AS answeredAt, c.ended_at AS endedAt, c.outcome, c.sip_status AS sipStatus, c.reason,
            c.digit_count AS digitCount, k.id AS consumerId, k.phone_sealed AS phoneSealed, d.number_index = k.phone_index AS sameNumber
          FROM call_attempts c
          JOIN payments p ON p.id = c.payment_id
          LEFT JOIN consumers k ON k.id = p.consumer_id
-         LEFT JOIN dials d ON d.payment_id = c.payment_id AND d.attempt = c.attempt
-         WHERE (@paymentId IS NULL OR c.payment_id = @paymentId) AND (@since IS NULL OR c.started_at >= @since)
-         ORDER BY CASE WHEN @paymentId IS NULL THEN -c.id ELSE c.attempt END
-         LIMIT @limit`,
-      )
-      .all({ paymentId: filter.paymentId ?? null, since: filter.since ?? null, limit: filter.limit }) as CallAttemptRow[];
+         LEFT JOIN dials d ON d.payment_id = c.payment_id AND d.attempt = c.attempt`;
+    // Two statements, not one with "(@paymentId IS NULL OR ...)": SQLite plans before it sees the
+    // values, and that form scans every call ever made to answer for one payment.
+    const since = filter.since ?? null;
+    const rows = (
+      filter.paymentId === undefined
+        ? this.db.prepare(`${select} WHERE (@since IS NULL OR c.started_at >= @since) ORDER BY c.id DESC LIMIT @limit`).all({ since, limit: filter.limit })
+        : this.db
+            .prepare(`${select} WHERE c.payment_id = @paymentId AND (@since IS NULL OR c.started_at >= @since) ORDER BY c.attempt LIMIT @limit`)
+            .all({ paymentId: filter.paymentId, since, limit: filter.limit })
+    ) as CallAttemptRow[];
     return rows.map(({ consumerId, phoneSealed, sameNumber, ...r }) => ({
       ...r,
       maskedNumber:

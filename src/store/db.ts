@@ -22,6 +22,17 @@ export function openDatabase(path: string): Db {
   return db;
 }
 
+/**
+ * A second, read-only connection to the same (already migrated) file, for reads that would otherwise
+ * wait for an open write transaction: under WAL a reader sees the last commit and never blocks the writer.
+ */
+export function openReader(path: string): Db {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  cacheStatements(db);
+  return db;
+}
+
 const STATEMENT_CACHE_LIMIT = 500;
 
 /**

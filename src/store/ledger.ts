@@ -145,7 +145,7 @@ export class Ledger {
       const hold = this.findHold(paymentId);
       if (!hold) throw new CallpayError('invalid_state', `payment: ${paymentId} has no hold to ${kind}`, 'payment');
       if (hold.resolution === kind) {
-        return this.db.prepare('SELECT id FROM transfers WHERE pending_id = ?').pluck().get(hold.id) as string;
+        return this.db.prepare("SELECT id FROM transfers WHERE pending_id = ? AND kind IN ('post', 'void')").pluck().get(hold.id) as string;
       }
       if (hold.resolution !== null) {
         throw new CallpayError('invalid_state', `payment: ${paymentId} hold was already ${hold.resolution}ed`, 'payment');
@@ -168,7 +168,7 @@ export class Ledger {
     return this.db
       .prepare(
         `SELECT h.id, h.debit_account_id, h.credit_account_id, h.amount, h.currency,
-           (SELECT r.kind FROM transfers r WHERE r.pending_id = h.id) AS resolution
+           (SELECT r.kind FROM transfers r WHERE r.pending_id = h.id AND r.kind IN ('post', 'void')) AS resolution
          FROM transfers h WHERE h.payment_id = ? AND h.kind = 'hold'`,
       )
       .get(paymentId) as HoldRow | undefined;
@@ -187,11 +187,11 @@ export class Ledger {
 
   /** The merchant's (or the carrier's top-up) account in a currency, created on first use. */
   private namedAccount(code: 'merchant' | 'carrier_topups', merchantId: string | null, currency: string): string {
+    // One query per code, each matching its partial unique index (a generic "merchant_id IS ?" scans the table).
     const find = () =>
-      this.db
-        .prepare('SELECT id FROM ledger_accounts WHERE code = ? AND merchant_id IS ? AND currency = ?')
-        .pluck()
-        .get(code, merchantId, currency) as string | undefined;
+      (code === 'merchant'
+        ? this.db.prepare("SELECT id FROM ledger_accounts WHERE code = 'merchant' AND merchant_id = ? AND currency = ?").pluck().get(merchantId, currency)
+        : this.db.prepare("SELECT id FROM ledger_accounts WHERE code = 'carrier_topups' AND currency = ?").pluck().get(currency)) as string | undefined;
     const found = find();
     if (found) return found;
     const id = newId('led');

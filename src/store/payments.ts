@@ -7,6 +7,12 @@ import type { NewPayment, Payment, Transition, TransitionPatch } from '../domain
 import { paymentOf, type PaymentRow } from './rows.js';
 
 /**
+ * Payments in a call, in words SQLite's planner matches to the partial index payments_open: it uses a
+ * partial index only when the query repeats the index's own condition (status = 'calling' alone scans).
+ */
+const OPEN_CALLING = "status IN ('requires_consumer', 'requires_password', 'calling') AND status = 'calling'";
+
+/**
  * Payments and their recorded transitions. Each method is one short synchronous transaction (or a
  * savepoint inside the caller's): state checks and writes can never interleave with another's.
  */
@@ -177,8 +183,8 @@ export class PaymentRepository {
     return (
       this.db
         .prepare(
-          `SELECT * FROM payments WHERE status = 'calling'
-             AND (call_lease_until < @now OR (call_lease_until IS NULL AND updated_at < @stale)) ORDER BY id LIMIT 100`,
+          `SELECT * FROM payments WHERE ${OPEN_CALLING}
+             AND (call_lease_until < @now OR (call_lease_until IS NULL AND updated_at < @stale)) ORDER BY expires_at, id LIMIT 100`,
         )
         .all({ now: nowIso, stale: staleBeforeIso }) as PaymentRow[]
     ).map(paymentOf);
@@ -186,7 +192,7 @@ export class PaymentRepository {
 
   /** Payments in a call: at start-up none of them has a live call any more. */
   calling(): Payment[] {
-    return (this.db.prepare("SELECT * FROM payments WHERE status = 'calling' ORDER BY id").all() as PaymentRow[]).map(paymentOf);
+    return (this.db.prepare(`SELECT * FROM payments WHERE ${OPEN_CALLING} ORDER BY expires_at, id`).all() as PaymentRow[]).map(paymentOf);
   }
 
   /** Authorization calls started since `since` for a consumer or a merchant (the toll-fraud caps). */

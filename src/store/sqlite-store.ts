@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import { openDatabase } from './db.js';
+import { openDatabase, openReader } from './db.js';
 import type { FieldCrypto } from './field-crypto.js';
 import { checkKeyMatches } from './key-check.js';
 import { GroupCommit } from './group-commit.js';
@@ -83,35 +83,20 @@ export class SqliteStore implements Store {
   declare readonly audit: Repositories['audit'];
   declare readonly fraud: Repositories['fraud'];
   readonly keys: KeyMaintenance;
+  /** Read-only connection for reads from outside a transaction while one is open (see READS). */
+  private readonly reader: Db | undefined;
   private readonly inTx: Repositories;
   private readonly group: GroupCommit;
   private waiting: Array<() => void> = [];
 
-  constructor(db: Db, o: Omit<SqliteStoreOptions, 'path'>) {
+  constructor(db: Db, o: Omit<SqliteStoreOptions, 'path'>, reader?: Db) {
     this.db = db;
-    const ledger = new Ledger(db, o.clock, o.cycleOf);
-    const accounts = new AccountRepository(db, o.crypto, o.clock, ledger);
-    const sync: SyncRepositories = {
-      payments: new PaymentRepository(db, o.clock),
-      consumers: new ConsumerRepository(db, o.crypto, o.clock),
-      accounts,
-      merchants: new MerchantRepository(db, o.crypto, o.clock),
-      ledger,
-      events: new EventRepository(db, o.clock, o.webhookRetryForHours),
-      deliveries: new DeliveryRepository(db),
-      idempotency: new IdempotencyRepository(db, o.clock),
-      callRecords: new CallRepository(db, o.clock, o.crypto),
-      dials: new DialRepository(db, o.crypto, o.clock),
-      attemptLimits: new AttemptLimitRepository(db, o.crypto, o.clock),
-      webhookSecrets: new WebhookSecretRepository(db, o.crypto, o.clock),
-      billing: new BillingRepository(db, accounts),
-      audit: new AuditRepository(db, o.crypto, o.clock),
-      fraud: new FraudRepository(db),
-    };
+    this.reader = reader;
+    const sync = repositoriesOn(db, o);
     this.group = new GroupCommit(db, () => this.waiting.splice(0).forEach((wake) => wake()));
     const outside: Gate = { busy: () => this.group.busy, later: (call) => this.afterOpen(call) };
     // Checked here: each repository's async facade must satisfy the application's port.
-    const root: Repositories = facades(sync, outside);
+    const root: Repositories = facades(sync, outside, reader ? repositoriesOn(reader, o) : undefined);
     Object.assign(this, root);
     this.inTx = facades(sync, null);
     this.keys = facade(new SqliteKeyMaintenance(db, o.crypto), outside);
@@ -128,6 +113,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     // Units already asked for are committed (and answered) before the connection goes.
     await this.group.drain();
+    this.reader?.close();
     this.db.close();
   }
 
@@ -186,15 +172,58 @@ export function openSqliteStore(o: SqliteStoreOptions): SqliteStore {
     db.close();
     throw e;
   }
-  return new SqliteStore(db, o);
+  return new SqliteStore(db, o, o.path === ':memory:' ? undefined : openReader(o.path));
 }
+
+/** One set of synchronous repositories over a connection. */
+function repositoriesOn(db: Db, o: Omit<SqliteStoreOptions, 'path'>): SyncRepositories {
+  const ledger = new Ledger(db, o.clock, o.cycleOf);
+  const accounts = new AccountRepository(db, o.crypto, o.clock, ledger);
+  return {
+    payments: new PaymentRepository(db, o.clock),
+    consumers: new ConsumerRepository(db, o.crypto, o.clock),
+    accounts,
+    merchants: new MerchantRepository(db, o.crypto, o.clock),
+    ledger,
+    events: new EventRepository(db, o.clock, o.webhookRetryForHours),
+    deliveries: new DeliveryRepository(db),
+    idempotency: new IdempotencyRepository(db, o.clock),
+    callRecords: new CallRepository(db, o.clock, o.crypto),
+    dials: new DialRepository(db, o.crypto, o.clock),
+    attemptLimits: new AttemptLimitRepository(db, o.crypto, o.clock),
+    webhookSecrets: new WebhookSecretRepository(db, o.crypto, o.clock),
+    billing: new BillingRepository(db, accounts),
+    audit: new AuditRepository(db, o.crypto, o.clock),
+    fraud: new FraudRepository(db),
+  };
+}
+
+
 
 type Async<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never };
 
+/**
+ * Reads that may run on the read-only connection instead of waiting for an open transaction: what
+ * the hot paths read outside one (the API key of every request, a payment, its consumer and merchant).
+ * They see the last committed state, as they would a moment later; a write listed here by mistake
+ * fails loudly (SQLITE_READONLY) rather than slipping past the transaction.
+ */
+const READS: Partial<Record<keyof SyncRepositories, ReadonlySet<string>>> = {
+  merchants: new Set(['get', 'find', 'findByApiKey', 'list', 'keys']),
+  payments: new Set(['get', 'find', 'getForMerchant', 'list', 'transitions', 'refunds', 'recentForConsumer']),
+  consumers: new Set(['get', 'find', 'findByLogin', 'pinHash', 'passwordHash']),
+  accounts: new Set(['get', 'defaultFor', 'listForConsumer']),
+  events: new Set(['get', 'list']),
+  callRecords: new Set(['attempts', 'list']),
+};
+
 /** Every repository behind its async facade. */
-function facades(sync: SyncRepositories, gate: Gate | null): { [K in keyof SyncRepositories]: Async<SyncRepositories[K]> } {
+function facades(sync: SyncRepositories, gate: Gate | null, readers?: SyncRepositories): { [K in keyof SyncRepositories]: Async<SyncRepositories[K]> } {
   const out: Record<string, unknown> = {};
-  for (const [name, repo] of Object.entries(sync)) out[name] = facade(repo as object, gate);
+  for (const [name, repo] of Object.entries(sync) as Array<[keyof SyncRepositories, object]>) {
+    const reads = READS[name];
+    out[name] = facade(repo, gate, readers && reads ? { target: readers[name], reads } : undefined);
+  }
   return out as { [K in keyof SyncRepositories]: Async<SyncRepositories[K]> };
 }
 
@@ -205,19 +234,23 @@ interface Gate {
 }
 
 /** The public methods of a synchronous repository, each returning a settled promise of its result. */
-function facade<T extends object>(target: T, gate: Gate | null): Async<T> {
+function facade<T extends object>(target: T, gate: Gate | null, reader?: { target: object; reads: ReadonlySet<string> }): Async<T> {
   const out: Record<string, unknown> = {};
+  const settled = (self: object, fn: (...a: unknown[]) => unknown, args: unknown[]) => {
+    try {
+      return Promise.resolve(fn.apply(self, args));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
   for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(target))) {
     const method = (target as Record<string, unknown>)[name];
     if (name === 'constructor' || typeof method !== 'function') continue;
     const fn = method as (...a: unknown[]) => unknown;
+    const readOnly = reader?.reads.has(name) ? reader.target : undefined;
     out[name] = (...args: unknown[]) => {
-      if (gate?.busy()) return gate.later(() => fn.apply(target, args));
-      try {
-        return Promise.resolve(fn.apply(target, args));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+      if (gate?.busy()) return readOnly ? settled(readOnly, fn, args) : gate.later(() => fn.apply(target, args));
+      return settled(target, fn, args);
     };
   }
   return out as Async<T>;

@@ -17,6 +17,8 @@ import { createWebhookDispatcher, type WebhookDispatcher } from '../notify/dispa
 import { createCheckout, checkoutPath } from '../checkout/index.js';
 import { createMetrics } from '../metrics/registry.js';
 import { instrumentStore } from '../metrics/instrument-store.js';
+import { SqliteStore } from '../store/sqlite-store.js';
+import { startBackgroundCheckpoints } from '../store/checkpointer.js';
 import { observeHttp } from '../metrics/http.js';
 import { observeProgress } from '../metrics/progress.js';
 import { registerCollectors } from '../metrics/collectors.js';
@@ -154,6 +156,8 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
   sweeper.start();
   dispatcher.start();
   ready = true;
+  // While serving, the embedded store's WAL checkpoints run on a thread of their own (store/checkpointer.ts).
+  const checkpoints = ctx.store instanceof SqliteStore ? startBackgroundCheckpoints(ctx.store.db, config.database, { log }) : undefined;
   log.info({ url: `http://${host}:${address.port}`, engine: authorizer.live ? config.telephony.engine : 'simulated (not live)', store: store.driver }, 'callpay serving');
 
   let stopping: Promise<void> | undefined;
@@ -173,6 +177,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
         await authorizer.close();
         selfService?.close(); // no call is left to change anything; pending notifications are dropped
         await admin?.close();
+        await checkpoints?.stop();
         log.info('callpay stopped');
       })();
       return stopping;
