@@ -7,7 +7,7 @@ import type { Store, Transaction } from './repositories.js';
 import type { CallOutcome, PinCheck, PreDialVerdict } from './ports.js';
 import type { CallSteps, CallSubject, PreparedCall } from './calls.js';
 import type { PaymentHooks, SecretVerifier } from './service.js';
-import { rehashIfStale } from './rehash.js';
+import { checkPinWithLockout } from './pin-check.js';
 import { recordFraudReport, type FraudReportConfig } from './fraud-report.js';
 import { NO_AUTO_DISABLE } from '../domain/fraud.js';
 
@@ -123,22 +123,8 @@ export class PaymentCallSteps implements CallSteps {
 
   /** Wrong PINs count per consumer across calls; reaching the limit locks the consumer. */
   async checkPin(consumerId: string, paymentId: string, pin: string): Promise<PinCheck> {
-    const { store } = this.d;
-    if ((await store.consumers.get(consumerId)).status !== 'active') return 'locked';
-    const stored = await store.consumers.pinHash(consumerId);
-    if (await this.d.hasher.verify(pin, stored)) {
-      await store.callRecords.clearPinFailures(consumerId);
-      rehashIfStale({ hasher: this.d.hasher, consumers: store.consumers, log: this.d.log }, consumerId, 'pin', pin, stored);
-      return 'ok';
-    }
-    return store.withTransaction(async (tx) => {
-      const failures = await tx.callRecords.recordPinFailure(consumerId, paymentId, this.d.lockout.windowMs);
-      if (failures < this.d.lockout.attempts) return 'wrong';
-      const consumer = await tx.consumers.get(consumerId);
-      if (consumer.status === 'active') await tx.consumers.setStatus(consumerId, 'locked');
-      this.d.log.warn({ consumerId, paymentId, failures }, 'consumer locked after too many wrong PINs');
-      return 'locked';
-    });
+    if ((await this.d.store.consumers.get(consumerId)).status !== 'active') return 'locked';
+    return checkPinWithLockout(this.d, consumerId, paymentId, pin);
   }
 
   /**

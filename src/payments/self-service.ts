@@ -5,6 +5,7 @@ import { parsePhone } from '../domain/phone.js';
 import type { Logger } from '../log.js';
 import type { Store, Transaction } from './repositories.js';
 import type { SecretVerifier } from './service.js';
+import { checkPinWithLockout, type PinVerdict } from './pin-check.js';
 
 /**
  * What a consumer may do by calling in (issue 16 item 2): be identified by the enrolled number and
@@ -33,7 +34,7 @@ export interface ConsumerChangeNotifier {
   consumerChanged(event: { consumerId: string; change: SelfChange; at: string; via: 'self_service_call' }): void;
 }
 
-export type PinVerdict = 'ok' | 'wrong' | 'locked';
+export type { PinVerdict } from './pin-check.js';
 export type LimitField = 'callAbove' | 'passwordAbove';
 
 export interface RecentPayment {
@@ -107,24 +108,8 @@ export class SelfServiceDesk {
    * no payment); reaching the limit locks the consumer, which ends a self-lock too (audited, so the
    * consumer cannot then unlock by phone).
    */
-  async checkPin(consumerId: string, pin: string): Promise<PinVerdict> {
-    const { store, hasher } = this.d;
-    const stored = await store.consumers.pinHash(consumerId);
-    if (await hasher.verify(pin, stored)) {
-      await store.callRecords.clearPinFailures(consumerId);
-      return 'ok';
-    }
-    return store.withTransaction(async (tx) => {
-      const failures = await tx.callRecords.recordPinFailure(consumerId, null, this.d.lockout.windowMs);
-      if (failures < this.d.lockout.attempts) return 'wrong';
-      const consumer = await tx.consumers.get(consumerId);
-      if (consumer.status === 'active') await tx.consumers.setStatus(consumerId, 'locked');
-      if (consumer.status !== 'closed') {
-        await tx.audit.append({ actor: 'pin-lockout', action: 'consumer.lock', subject: consumerId, details: { reason: 'wrong PINs on a self-service call', failures } });
-      }
-      this.d.log.warn({ consumerId, failures }, 'consumer locked after too many wrong PINs (self-service call)');
-      return 'locked';
-    });
+  checkPin(consumerId: string, pin: string): Promise<PinVerdict> {
+    return checkPinWithLockout(this.d, consumerId, null, pin, 'wrong PINs on a self-service call');
   }
 
   async recentPayments(consumerId: string, limit: number): Promise<RecentPayment[]> {
