@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createIvrAuthorizer } from '../src/ivr/authorizer.js';
 import type { MachineDetectionConfig } from '../src/ivr/screen.js';
-import type { Call, CallEngine, CallRecord, ScreenOptions, ScreenResult } from '../src/telephony/engine.js';
+import type { CallEngine, CallRecord, ScreenOptions, ScreenResult } from '../src/telephony/engine.js';
+import { fakeCall } from './helpers/fake-call.js';
 import type { AuthorizationRequest } from '../src/payments/ports.js';
 import type { CallProgress } from '../src/payments/progress.js';
 
@@ -15,34 +16,13 @@ function engine(verdicts: Array<ScreenResult['verdict'] | 'no_screen'>) {
   const e: CallEngine = {
     async dial() {
       const verdict = verdicts.shift() ?? 'human';
-      const played: string[][] = [];
       const screened: ScreenOptions[] = [];
-      calls.push({ played, screened });
-      const record: CallRecord = { callId: `c${calls.length}`, startedAt: 't0', answeredAt: 't1', endedAt: null, outcome: 'answered', sipStatus: 200, reason: null, digitCount: 0 };
-      const call: Call = {
-        id: record.callId,
-        log,
-        async play(clips) {
-          played.push([...clips]);
-          return { kind: 'completed' };
-        },
-        async collect() {
-          return { kind: 'digits', digits: '482916', reason: 'terminator', terminator: '#' };
-        },
-        async hangup() {
-          record.endedAt ??= 't2';
-        },
-        get ended() {
-          return Promise.resolve({ ...record });
-        },
-        record: () => ({ ...record }),
-        ...(verdict === 'no_screen' ? {} : {
-          async screen(opts: ScreenOptions): Promise<ScreenResult> {
-            screened.push(opts);
-            return { verdict, reason: verdict === 'machine' ? 'long_greeting' : 'after_greeting_silence', elapsedMs: 2000, words: 3 };
-          },
-        }),
+      const screen = (opts: ScreenOptions): ScreenResult => {
+        screened.push(opts);
+        return { verdict: verdict === 'no_screen' ? 'human' : verdict, reason: verdict === 'machine' ? 'long_greeting' : 'after_greeting_silence', elapsedMs: 2000, words: 3 };
       };
+      const { call, played } = fakeCall({ callId: `c${calls.length + 1}`, ...(verdict === 'no_screen' ? {} : { screen }) });
+      calls.push({ played, screened });
       return { kind: 'answered', call };
     },
     async close() {},

@@ -2,14 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createIvrAuthorizer } from '../src/ivr/authorizer.js';
 import type { AmountPhrases } from '../src/ivr/amount-phrase.js';
-import type { Call, CallEngine, CallRecord } from '../src/telephony/engine.js';
+import type { CallEngine } from '../src/telephony/engine.js';
+import { fakeCall } from './helpers/fake-call.js';
 import type { AuthorizationRequest } from '../src/payments/ports.js';
 
 const log = pino({ level: 'silent' });
 
-/** An engine whose one dial is answered when the test says so; what the call played is kept. */
+/** An engine whose one dial is answered (by the shared fake call) when the test says so. */
 function engine() {
-  const played: string[][] = [];
+  const { call, played } = fakeCall();
   let answer!: () => void;
   const answered = new Promise<void>((r) => (answer = r));
   let dialled!: () => void;
@@ -18,25 +19,6 @@ function engine() {
     async dial() {
       dialled();
       await answered;
-      const record: CallRecord = { callId: 'c1', startedAt: 't0', answeredAt: 't1', endedAt: null, outcome: 'answered', sipStatus: 200, reason: null, digitCount: 0 };
-      const call: Call = {
-        id: 'c1',
-        log,
-        async play(clips) {
-          played.push([...clips]);
-          return { kind: 'completed' };
-        },
-        async collect() {
-          return { kind: 'digits', digits: '482916', reason: 'terminator', terminator: '#' };
-        },
-        async hangup() {
-          record.endedAt ??= 't2';
-        },
-        get ended() {
-          return Promise.resolve({ ...record });
-        },
-        record: () => ({ ...record }),
-      };
       return { kind: 'answered', call };
     },
     async close() {},

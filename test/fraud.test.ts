@@ -5,7 +5,8 @@ import { decide, type CarrierCeilings } from '../src/domain/policy.js';
 import { DEFAULT_POLICY } from '../src/domain/consumer.js';
 import { runAuthorizationScript } from '../src/ivr/script.js';
 import { PHRASES } from '../src/ivr/say/index.js';
-import type { Call, CallRecord, CollectResult, PlayResult } from '../src/telephony/engine.js';
+import type { Call, CollectResult } from '../src/telephony/engine.js';
+import { fakeCall as sharedFakeCall } from './helpers/fake-call.js';
 
 /**
  * The fraud key's rules (issue 16, item 1) without a socket: which entries are a report, when a
@@ -65,28 +66,9 @@ describe('a locked frictionless allowance', () => {
   });
 });
 
-/** A fake Call: each collect takes the next entry, as the engine would (digits keyed during a prompt first). */
+/** The shared fake Call (test/helpers/fake-call.ts), with this file's inputs. */
 function fakeCall(inputs: CollectResult[], opts: { hangUpAtPlay?: number } = {}) {
-  const played: string[][] = [];
-  let hungUp = false;
-  const record: CallRecord = { callId: 'c1', startedAt: '', answeredAt: '', endedAt: null, outcome: 'answered', sipStatus: 200, reason: null, digitCount: 0 };
-  const call: Call = {
-    id: 'c1',
-    log: pino({ level: 'silent' }),
-    async play(clips): Promise<PlayResult> {
-      played.push([...clips]);
-      return opts.hangUpAtPlay === played.length ? { kind: 'hung_up' } : { kind: 'completed' };
-    },
-    async collect(): Promise<CollectResult> {
-      return inputs.shift() ?? { kind: 'hung_up' };
-    },
-    async hangup() {
-      hungUp = true;
-    },
-    ended: Promise.resolve(record),
-    record: () => record,
-  };
-  return { call, played, hungUp: () => hungUp };
+  return sharedFakeCall({ inputs, ...opts });
 }
 
 const entry = (digits: string, terminator: string | null = '#'): CollectResult => ({ kind: 'digits', digits, reason: terminator ? 'terminator' : 'timeout', terminator });

@@ -2,32 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { runAuthorizationScript } from '../src/ivr/script.js';
 import { PHRASES } from '../src/ivr/say/index.js';
-import type { Call, CallRecord, CollectResult, PlayResult } from '../src/telephony/engine.js';
+import type { Call, CollectResult } from '../src/telephony/engine.js';
 import type { PinCheck } from '../src/payments/ports.js';
+import { fakeCall as sharedFakeCall } from './helpers/fake-call.js';
 
-/** A fake Call for this module's unit tests; the real engine is tested against sipp. */
+/** The shared fake Call (test/helpers/fake-call.ts), with this file's inputs. */
 function fakeCall(inputs: CollectResult[], opts: { hangUpAtPlay?: number } = {}) {
-  const played: string[][] = [];
-  let hungUp = false;
-  const record: CallRecord = { callId: 'c1', startedAt: '', answeredAt: '', endedAt: null, outcome: 'answered', sipStatus: 200, reason: null, digitCount: 0 };
-  const call: Call = {
-    id: 'c1',
-    log: pino({ level: 'silent' }),
-    async play(clips): Promise<PlayResult> {
-      played.push([...clips]);
-      if (opts.hangUpAtPlay === played.length) return { kind: 'hung_up' };
-      return { kind: 'completed' };
-    },
-    async collect(): Promise<CollectResult> {
-      return inputs.shift() ?? { kind: 'hung_up' };
-    },
-    async hangup() {
-      hungUp = true;
-    },
-    ended: Promise.resolve(record),
-    record: () => record,
-  };
-  return { call, played, hungUp: () => hungUp };
+  return sharedFakeCall({ inputs, ...opts });
 }
 
 const digits = (d: string, terminator: string | null = '#'): CollectResult => ({ kind: 'digits', digits: d, reason: terminator ? 'terminator' : 'timeout', terminator });
