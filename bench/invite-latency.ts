@@ -2,6 +2,8 @@
 // takes POST /v1/payments with the login account of an enrolled consumer, which places the call at
 // once; a tiny SIP phone on loopback in this process timestamps each INVITE as it arrives and answers
 // 486 Busy (the call ends there: no media, no retry). Requests are sent open-loop at a fixed rate.
+// After each run the same schedule goes to the bare baseline of bench/intake.ts (node:http + the same
+// SQLite writes), whose request → 201 is the floor any INVITE sent after a durable commit stands on.
 // Run: npx tsx bench/invite-latency.ts [--rate 100] [--seconds 10] [--runs 3] [--consumers 10]
 // Exits non-zero when a payment's INVITE never arrives, or a request is not answered 201 "calling".
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -72,17 +74,18 @@ async function startPhone(): Promise<Phone> {
 
 interface Server { url: string; child: ChildProcess; output(): string }
 
-function startServe(dir: string, env: NodeJS.ProcessEnv): Promise<Server> {
+/** `callpay serve` in `dir`, or (args given) another server that says "serving on <url>" on stderr. */
+function startServe(dir: string, env: NodeJS.ProcessEnv, args = [join(ROOT, 'bin/callpay.js'), 'serve']): Promise<Server> {
   // e.g. BENCH_SERVE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the daemon's time goes
   const nodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/callpay.js'), 'serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   const keep = (d: Buffer) => void (out = (out + d.toString()).slice(-20_000));
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`callpay serve did not start within 20 s:\n${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start within 20 s:\n${out}`)), 20_000);
     child.stderr?.on('data', () => {
       const m = /serving on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m?.[1]) {
@@ -92,7 +95,7 @@ function startServe(dir: string, env: NodeJS.ProcessEnv): Promise<Server> {
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`callpay serve exited (${code ?? signal}) before listening:\n${out}`));
+      reject(new Error(`${args.join(' ')} exited (${code ?? signal}) before listening:\n${out}`));
     });
   });
 }
@@ -154,6 +157,34 @@ async function run(srv: Server, phone: Phone, apiKey: string, users: Array<{ log
   return { sent: count, invites: invite.length, lost: count - invite.length, bad, invite: Float64Array.from(invite).sort(), reply: Float64Array.from(reply).sort(), srvCpuMs, ...(firstError ? { firstError } : {}) };
 }
 
+/**
+ * The floor under the 201: the same open-loop schedule against the bare node:http + SQLite server of
+ * bench/intake.ts (same durable writes, no call), its reply times only.
+ */
+async function runBaseline(url: string, rate: number, count: number): Promise<{ reply: Float64Array; bad: number }> {
+  const reply: number[] = [];
+  let bad = 0;
+  const t0 = process.hrtime.bigint();
+  const replies: Array<Promise<void>> = [];
+  for (let i = 0; i < count; i++) {
+    const due = t0 + BigInt(Math.round((i * 1e9) / rate));
+    const wait = Number(due - process.hrtime.bigint()) / 1e6;
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
+    while (process.hrtime.bigint() < due) { /* the last millisecond, as in run() */ }
+    const n = ++seq;
+    const sentAt = process.hrtime.bigint();
+    const body = JSON.stringify({ amount: 15000, currency: 'TWD', reference: `inv-${n}`, description: 'Bench purchase', return_url: 'https://shop.example/return' });
+    replies.push(fetch(url, { method: 'POST', body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), headers: { 'content-type': 'application/json', 'idempotency-key': `base-${process.pid}-${n}` } })
+      .then(async (res) => {
+        await res.text();
+        reply.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
+        if (res.status !== 201) bad++;
+      }, () => void bad++));
+  }
+  await Promise.all(replies);
+  return { reply: Float64Array.from(reply).sort(), bad };
+}
+
 const pct = (xs: Float64Array, p: number) => xs[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)] ?? NaN;
 
 const children: ChildProcess[] = [];
@@ -206,21 +237,31 @@ async function main(): Promise<number> {
     if (res.status !== 201) throw new Error(`learning ${u.login}: HTTP ${res.status} ${await res.text()}\n${srv.output()}`);
     u.user = await Promise.race([seen, new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`no INVITE for ${u.login}:\n${srv.output()}`)), 5_000))]);
   }
+  const baseline = await startServe(ROOT, { PATH: env.PATH }, ['--import', 'tsx', join(ROOT, 'bench/intake-baseline.ts'), join(dir, 'baseline.db')]);
   console.log(`node ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), ${rate} payments/s for ${seconds} s per run after ${WARMUP} warm-up, ` +
     `${consumers} consumers, embedded engine, SIP phone on 127.0.0.1:${phone.port} answering 486\n`);
-  console.log('run   payments  invites  lost  bad   invite p50  p99    max ms   201 p50  p99    max ms   srv cpu ms/payment');
+  console.log('run   payments  invites  lost  bad   invite p50  p99    max ms   201 p50  p99    max ms   srv cpu ms/payment   baseline 201 p50  p99 ms');
   const f = (n: number) => n.toFixed(2).padStart(6);
   const results: Result[] = [];
+  const baselines: Float64Array[] = [];
   for (let r = 1; r <= runs; r++) {
     await run(srv, phone, apiKey, users, rate, WARMUP);
     const x = await run(srv, phone, apiKey, users, rate, rate * seconds);
     results.push(x);
+    await runBaseline(`${baseline.url}/v1/payments`, rate, WARMUP);
+    const b = await runBaseline(`${baseline.url}/v1/payments`, rate, rate * seconds);
+    baselines.push(b.reply);
+    if (b.bad) x.firstError ??= `baseline: ${b.bad} requests not answered 201`;
     console.log(`${String(r).padEnd(5)} ${String(x.sent).padStart(8)} ${String(x.invites).padStart(8)} ${String(x.lost).padStart(5)} ${String(x.bad).padStart(4)}   ` +
-      `${f(pct(x.invite, 50))} ${f(pct(x.invite, 99))} ${f(pct(x.invite, 100))}   ${f(pct(x.reply, 50))} ${f(pct(x.reply, 99))} ${f(pct(x.reply, 100))}   ${(x.srvCpuMs / x.sent).toFixed(3).padStart(10)}`);
+      `${f(pct(x.invite, 50))} ${f(pct(x.invite, 99))} ${f(pct(x.invite, 100))}   ${f(pct(x.reply, 50))} ${f(pct(x.reply, 99))} ${f(pct(x.reply, 100))}   ${(x.srvCpuMs / x.sent).toFixed(3).padStart(10)}` +
+      `           ${f(pct(b.reply, 50))} ${f(pct(b.reply, 99))}`);
   }
+  const base = Float64Array.from(baselines.flatMap((x) => [...x])).sort();
   const all = Float64Array.from(results.flatMap((x) => [...x.invite])).sort();
   console.log(`\nall runs: request → INVITE p50 ${pct(all, 50).toFixed(2)} ms, p99 ${pct(all, 99).toFixed(2)} ms, max ${pct(all, 100).toFixed(2)} ms over ${all.length} INVITEs; ` +
     `per-run p99 ${results.map((x) => pct(x.invite, 99).toFixed(2)).join(', ')} ms`);
+  console.log(`same schedule, bare baseline (node:http + the same SQLite writes, no call): 201 p50 ${pct(base, 50).toFixed(2)} ms, p99 ${pct(base, 99).toFixed(2)} ms; ` +
+    `callpay's request → INVITE p99 is ${(pct(all, 99) / pct(base, 99)).toFixed(2)}x the baseline's request → 201 p99`);
   phone.close();
   const failed = results.filter((x) => x.lost || x.bad);
   for (const x of failed) console.log(`run lost ${x.lost} INVITEs, ${x.bad} bad replies; first: ${x.firstError ?? '-'}`);

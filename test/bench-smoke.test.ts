@@ -48,5 +48,6 @@ describe('benchmarks: a short run of each', () => {
     const r = await runBench(['bench/invite-latency.ts', '--rate', '20', '--seconds', '2', '--runs', '1', '--consumers', '2'], 120_000);
     expect(r.code, r.out.slice(-4000)).toBe(0);
     expect(r.out).toMatch(/p99/);
+    expect(r.out).toMatch(/bare baseline .* 201 p50 [\d.]+ ms, p99 [\d.]+ ms/);
   }, 150_000);
 });
