@@ -30,6 +30,9 @@ describe.each(WORLD_STORES)('webhooks from the daemon (%s)', (store) => {
       body: { amount: 15000, reference: 'o-9', description: 'Stinky tofu', return_url: 'https://shop.example/', login_account: 'alice' },
     });
     await eventually(() => expect(receiver.received.length).toBe(1));
+    // The receiver has the request before the dispatcher has recorded its 500 and scheduled the retry:
+    // move the clock past the retry only once that is written, or the next pass finds nothing due.
+    await eventually(async () => expect((await w.query('SELECT attempts FROM webhook_deliveries ORDER BY created_at DESC LIMIT 1'))[0]).toEqual({ attempts: 1 }));
     w.clock.advance(12_000);
     await w.daemon.dispatcher.runOnce();
     await eventually(() => expect(receiver.received.length).toBe(2));
