@@ -1,18 +1,12 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { enrolPrepaid, eventually, finalOf, startCallingWorld, type TestWorld } from './helpers/daemon.js';
-import { startSipp, type Sipp } from './helpers/sipp.js';
-import { writeDtmfPcap } from './helpers/pcap.js';
-import { openRtpPhone } from './helpers/rtp-phone.js';
+import { describe, expect, it } from 'vitest';
+import { enrolPrepaid, eventually, finalOf, type TestWorld } from './helpers/daemon.js';
+import { useCallingScene } from './helpers/calling-scene.js';
+import { openRtpPhone, receivedAudio, ulaw } from './helpers/rtp-phone.js';
 import { startReceiver } from './helpers/receiver.js';
 import { usePgWorlds, WORLD_STORES } from './helpers/pg-world.js';
 import { verifySignature } from '../src/notify/signature.js';
 import { loadPromptSet, SHIPPED_PROMPTS_DIR } from '../src/ivr/prompts.js';
 import { GREETING, PHRASES, sayAmount } from '../src/ivr/say/index.js';
-import { parseWav } from '../src/telephony/media/wav.js';
-import { encode } from '../src/telephony/media/g711.js';
 
 /**
  * Fraud reported on a real call (issue 16, item 1): the daemon with the embedded engine calls sipp
@@ -21,53 +15,27 @@ import { encode } from '../src/telephony/media/g711.js';
  * the operator, and after the configured number of reports the merchant is disabled until enabled.
  */
 
-const ulaw = (file: string) => Buffer.from(encode('PCMU', parseWav(readFileSync(file), file)));
-
 usePgWorlds();
 
 interface AuditRow { actor: string; action: string; subject: string; details: Record<string, unknown> }
 
 describe.each(WORLD_STORES)('fraud reported on the call (%s)', { timeout: 120_000 }, (store) => {
-  let w: TestWorld | undefined;
-  let sipp: Sipp | undefined;
-  const cleanups: Array<() => Promise<void>> = [];
-
-  afterEach(async () => {
-    await w?.close();
-    await sipp?.stop();
-    for (const c of cleanups.splice(0)) await c();
-    w = undefined;
-    sipp = undefined;
+  const scene = useCallingScene(store, {
+    CALLPAY_TELEPHONY_SIP_RING_TIMEOUT_MS: '5000',
+    CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '3000',
+    // A lone 0 keyed during the announcement is a report once this passes without another key.
+    CALLPAY_IVR_INTER_DIGIT_TIMEOUT_MS: '1000',
   });
-
-  async function world(phone: Sipp, env: Record<string, string> = {}): Promise<TestWorld> {
-    w = await startCallingWorld(phone.port, {
-      CALLPAY_TELEPHONY_SIP_RING_TIMEOUT_MS: '5000',
-      CALLPAY_IVR_FIRST_DIGIT_TIMEOUT_MS: '3000',
-      // A lone 0 keyed during the announcement is a report once this passes without another key.
-      CALLPAY_IVR_INTER_DIGIT_TIMEOUT_MS: '1000',
-      ...env,
-    }, { store });
-    return w;
-  }
-
-  async function pcapPhone(digits: string, leadMs: number, calls = 1): Promise<Sipp> {
-    const file = join(tmpdir(), `callpay-fraud-${process.pid}-${Date.now()}.pcap`);
-    cleanups.push(async () => rmSync(file, { force: true }));
-    writeDtmfPcap(file, { digits, leadMs, silencePayloadType: 0, gapMs: 150 });
-    sipp = await startSipp({ scenario: 'answer-dtmf', pcap: file, calls, timeoutMs: 60_000 });
-    return sipp;
-  }
 
   const pay = (t: TestWorld, key: string, login = 'alice') =>
     t.api('POST', '/v1/payments', { key, idem: `fraud-${Math.random()}`, body: { amount: 15000, currency: 'TWD', reference: 'fraud', description: 'Oyster omelette', return_url: 'https://shop.example/', login_account: login } });
 
   it('0 during the announcement: declined, reported, allowance locked; N reports disable the merchant until enabled', async () => {
     const receiver = await startReceiver();
-    cleanups.push(() => receiver.close());
+    scene.onCleanup(() => receiver.close());
     // 0.5 s after the answer: well inside the announcement (greeting, merchant, amount, fraud hint).
-    const phone = await pcapPhone('0', 500, 2);
-    const t = await world(phone, { CALLPAY_RISK_FRAUD_REPORTS_DISABLE_MERCHANT_AFTER: '2', CALLPAY_RISK_FRAUD_REPORTS_WINDOW_HOURS: '1' });
+    const phone = await scene.keyingPhone('0', { leadMs: 500, calls: 2, timeoutMs: 60_000 });
+    const t = await scene.world(phone, { CALLPAY_RISK_FRAUD_REPORTS_DISABLE_MERCHANT_AFTER: '2', CALLPAY_RISK_FRAUD_REPORTS_WINDOW_HOURS: '1' });
     const merchant = JSON.parse((await t.cli(['merchant', 'add', '--name', 'Shilin Stall', '--webhook-url', receiver.url, '--json'])).stdout) as { id: string; api_key: string; webhook_secret: string };
     const account = await enrolPrepaid(t, 'alice', '1000', ['--locale', 'en-US']);
     const consumerId = (JSON.parse((await t.cli(['consumer', 'show', 'alice', '--json'])).stdout) as { id: string }).id;
@@ -130,9 +98,9 @@ describe.each(WORLD_STORES)('fraud reported on the call (%s)', { timeout: 120_00
 
   it('0 then # after the announcement: the hint was said, the report confirmed aloud; the merchant stays enabled by default', async () => {
     const rtp = await openRtpPhone();
-    cleanups.push(() => rtp.close());
-    sipp = await startSipp({ scenario: 'answer-capture', vars: { rtp_port: String(rtp.port) }, timeoutMs: 40_000 });
-    const t = await world(sipp);
+    scene.onCleanup(() => rtp.close());
+    const phone = await scene.phone({ scenario: 'answer-capture', vars: { rtp_port: String(rtp.port) }, timeoutMs: 40_000 });
+    const t = await scene.world(phone);
     await enrolPrepaid(t, 'alice', '1000', ['--locale', 'en-US']);
     const merchant = JSON.parse((await t.cli(['merchant', 'add', '--name', 'Stall', '--json'])).stdout) as { id: string; api_key: string; voice_clip: string };
     const created = await pay(t, merchant.api_key);
@@ -142,12 +110,7 @@ describe.each(WORLD_STORES)('fraud reported on the call (%s)', { timeout: 120_00
       ...sayAmount(15000, 'TWD', 'en-US').map((c) => prompts.clip(c)), prompts.clip(PHRASES.fraudHint)];
     const announced = Buffer.concat(announcement.map(ulaw));
     const pinPrompt = ulaw(prompts.clip(PHRASES.enterPin));
-    // In sending order: sequence numbers counted from the first one, modulo 2^16 (they start at a random value).
-    const audio = () => {
-      const received = rtp.packets.filter((p) => p.payloadType === 0);
-      const first = received[0]?.sequence ?? 0;
-      return Buffer.concat(received.sort((a, b) => ((a.sequence - first) & 0xffff) - ((b.sequence - first) & 0xffff)).map((p) => p.payload));
-    };
+    const audio = () => receivedAudio(rtp.packets);
     // The whole announcement and the PIN prompt are heard before the 0 is keyed.
     await eventually(() => expect(audio().length).toBeGreaterThan(announced.length + pinPrompt.length + 1600), 30_000);
     await rtp.sendDigits('0#');
@@ -166,8 +129,8 @@ describe.each(WORLD_STORES)('fraud reported on the call (%s)', { timeout: 120_00
   });
 
   it('a PIN that starts with 0, keyed during the announcement, is checked as a PIN', async () => {
-    const phone = await pcapPhone('0482#', 500);
-    const t = await world(phone);
+    const phone = await scene.keyingPhone('0482#', { leadMs: 500, timeoutMs: 60_000 });
+    const t = await scene.world(phone);
     await t.cli(['consumer', 'add', '--login', 'zoe', '--phone', '+886912345678', '--national-id', 'A123456789', '--address', 'No. 7, Section 1', '--pin-stdin'], '0482\n');
     const acct = JSON.parse((await t.cli(['account', 'add', 'zoe', '--kind', 'mobile', '--number', '0911222333', '--plan', 'prepaid', '--json'])).stdout) as { id: string };
     await t.cli(['account', 'topup', acct.id, '--amount', '1000']);

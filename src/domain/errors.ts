@@ -3,6 +3,27 @@
  * switch on `code`, never on message text. Expected business outcomes (declined, wrong PIN) are
  * values elsewhere; a CallpayError means the request itself cannot be carried out.
  */
+
+/** `prompts import`'s refusals (the CLI only): it prints them as its own, `prompts import: … [code]`. */
+export const PACK_IMPORT_ERROR_CODES = [
+  /** --from is neither asterisk[:DIR] nor freeswitch:DIR. */
+  'sound_set_unknown',
+  /** The sound set's directory does not exist (the package is not installed?). */
+  'sound_set_missing',
+  /** The set has no mapping for this locale, or none of the mapped files exist. */
+  'sound_set_empty',
+  /** Neither --out nor ivr.promptsDir: the import never writes into callpay's own prompts/. */
+  'prompts_dir_unset',
+  /** The pack the import starts from (the output's or the shipped one) cannot be read. */
+  'base_pack_invalid',
+  /** sox is not installed and a file needs converting. */
+  'tool_missing',
+  /** sox failed on a file. */
+  'conversion_failed',
+  /** The built pack fails `prompts check`; nothing was installed. */
+  'pack_check_failed',
+] as const;
+
 export const ERROR_CODES = [
   'invalid_field',
   'not_found',
@@ -30,6 +51,7 @@ export const ERROR_CODES = [
   'amount_too_large',
   'unknown_consumer',
   'refund_exceeds_charge',
+  ...PACK_IMPORT_ERROR_CODES,
   'internal',
 ] as const;
 

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { ConsumerChangeNotifier } from '../payments/self-service.js';
 import type { ConsumerChangedEvent } from './consumer-hook-contract.js';
 import { describeFetchError } from './fetch-error.js';
-import { signatureHeader } from './signature.js';
+import { httpStatusFailure, signedPost } from './signed-post.js';
 
 export interface ConsumerChangeHookOptions {
   url: string;
@@ -50,7 +50,6 @@ interface Delivery {
  * the way back is tried again). Retry timers are unref'd: they never keep a stopping daemon alive.
  */
 export function createConsumerChangeHook(o: ConsumerChangeHookOptions): ConsumerChangeHook {
-  const doFetch = o.fetchImpl ?? fetch;
   const delays = o.retryDelaysMs ?? CONSUMER_HOOK_RETRY_DELAYS_MS;
   const maxPending = o.maxPending ?? MAX_PENDING;
   // Insertion order is arrival order: the first entry is the oldest, the one dropped on overflow.
@@ -88,28 +87,26 @@ export function createConsumerChangeHook(o: ConsumerChangeHookOptions): Consumer
 
   /** One try: null when delivered (2xx), else why not (never the hook's body). */
   const send = async (d: Delivery): Promise<string | null> => {
-    const timeout = AbortSignal.timeout(o.timeoutMs);
-    const t = Math.floor(o.clock().getTime() / 1000);
-    try {
-      const res = await doFetch(o.url, {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          // Signed afresh on every try: the receiver refuses a `t` more than 5 minutes off.
-          'Callpay-Signature': signatureHeader(o.secrets, d.body, t),
-          'Callpay-Event-Id': d.event.id,
-          'User-Agent': 'callpay-consumer-notify/1',
-        },
-        body: d.body,
-        redirect: 'manual',
-        signal: AbortSignal.any([timeout, d.abort.signal]),
-      });
+    const outcome = await signedPost({
+      url: o.url,
+      secrets: o.secrets,
+      body: d.body,
+      // Signed afresh on every try: the receiver refuses a `t` more than 5 minutes off.
+      signedAt: o.clock(),
+      headers: { 'Callpay-Event-Id': d.event.id, 'User-Agent': 'callpay-consumer-notify/1' },
+      timeoutMs: o.timeoutMs,
+      signal: d.abort.signal,
+      fetchImpl: o.fetchImpl,
       // The answer's body means nothing here; dropping it frees the connection.
-      void res.body?.cancel().catch(() => undefined);
-      if (res.status >= 200 && res.status <= 299) return null;
-      return `HTTP ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`;
-    } catch (e) {
-      return timeout.aborted ? `timeout after ${o.timeoutMs} ms` : describeFetchError(e, o.timeoutMs);
+      readAnswer: async (res) => {
+        void res.body?.cancel().catch(() => undefined);
+      },
+    });
+    switch (outcome.kind) {
+      case 'answered': return httpStatusFailure(outcome.status);
+      case 'timeout': return `timeout after ${o.timeoutMs} ms`;
+      case 'aborted': return 'abandoned'; // dropped or closed: attempt() reports nothing for it
+      case 'failed': return describeFetchError(outcome.error, o.timeoutMs);
     }
   };
 

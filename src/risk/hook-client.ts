@@ -1,6 +1,6 @@
 import { newId } from '../domain/ids.js';
 import type { Clock } from '../domain/clock.js';
-import { signatureHeader } from '../notify/signature.js';
+import { httpStatusFailure, signedPost } from '../notify/signed-post.js';
 import { riskCheckResponse, type RiskCheckRequest, type RiskCheckResponse } from './contract.js';
 import { describeFetchError } from '../notify/fetch-error.js';
 
@@ -39,7 +39,6 @@ export type RiskHookClient = (subject: RiskSubject, signal?: AbortSignal) => Pro
  * last byte of the answer read. Redirects are not followed (a 3xx is an HTTP error).
  */
 export function createRiskHookClient(o: RiskHookClientOptions): RiskHookClient {
-  const doFetch = o.fetchImpl ?? fetch;
   return async (subject, outer) => {
     const now = o.clock();
     const request: RiskCheckRequest = {
@@ -55,49 +54,40 @@ export function createRiskHookClient(o: RiskHookClientOptions): RiskHookClient {
         live: subject.live,
       },
     };
-    // Serialised once: these exact bytes are signed and sent.
-    const body = JSON.stringify(request);
-    const timeout = AbortSignal.timeout(o.timeoutMs);
-    const signal = outer ? AbortSignal.any([timeout, outer]) : timeout;
-    let res: Response;
-    let text: string;
-    try {
-      res = await doFetch(o.url, {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          Accept: 'application/json',
-          'Callpay-Signature': signatureHeader(o.secrets, body, Math.floor(now.getTime() / 1000)),
-          'Callpay-Request-Id': request.id,
-          'User-Agent': 'callpay-risk/1',
-        },
-        body,
-        redirect: 'manual',
-        signal,
-      });
-      text = await readCapped(res);
-    } catch (e) {
-      if (timeout.aborted) return { kind: 'failure', failure: 'timeout', detail: `no answer within ${o.timeoutMs} ms` };
-      if (outer?.aborted) return { kind: 'failure', failure: 'unreachable', detail: 'abandoned by callpay (the payment ended meanwhile)' };
-      if (e instanceof AnswerTooLarge) return { kind: 'failure', failure: 'malformed', detail: `answer larger than ${MAX_ANSWER_BYTES} bytes` };
-      return { kind: 'failure', failure: 'unreachable', detail: describeFetchError(e, o.timeoutMs) };
+    const outcome = await signedPost({
+      url: o.url,
+      secrets: o.secrets,
+      body: JSON.stringify(request),
+      signedAt: now,
+      headers: { Accept: 'application/json', 'Callpay-Request-Id': request.id, 'User-Agent': 'callpay-risk/1' },
+      timeoutMs: o.timeoutMs,
+      signal: outer,
+      fetchImpl: o.fetchImpl,
+      readAnswer: readCapped,
+    });
+    switch (outcome.kind) {
+      case 'timeout': return { kind: 'failure', failure: 'timeout', detail: `no answer within ${o.timeoutMs} ms` };
+      case 'aborted': return { kind: 'failure', failure: 'unreachable', detail: 'abandoned by callpay (the payment ended meanwhile)' };
+      case 'failed':
+        if (outcome.error instanceof AnswerTooLarge) return { kind: 'failure', failure: 'malformed', detail: `answer larger than ${MAX_ANSWER_BYTES} bytes` };
+        return { kind: 'failure', failure: 'unreachable', detail: describeFetchError(outcome.error, o.timeoutMs) };
     }
-    if (res.status < 200 || res.status > 299) {
-      return { kind: 'failure', failure: 'http_error', detail: `HTTP ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`, httpStatus: res.status };
-    }
+    const { status, answer: text } = outcome;
+    const httpError = httpStatusFailure(status);
+    if (httpError !== null) return { kind: 'failure', failure: 'http_error', detail: httpError, httpStatus: status };
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      return { kind: 'failure', failure: 'malformed', detail: 'answer is not JSON', httpStatus: res.status };
+      return { kind: 'failure', failure: 'malformed', detail: 'answer is not JSON', httpStatus: status };
     }
     const parsed = riskCheckResponse.safeParse(json);
     if (!parsed.success) {
       // The field names only: the answer's values are the carrier's, and not for our logs.
       const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(top level)'))].join(', ');
-      return { kind: 'failure', failure: 'malformed', detail: `answer does not match the contract at: ${fields}`.slice(0, 200), httpStatus: res.status };
+      return { kind: 'failure', failure: 'malformed', detail: `answer does not match the contract at: ${fields}`.slice(0, 200), httpStatus: status };
     }
-    return { kind: 'answer', answer: parsed.data, httpStatus: res.status };
+    return { kind: 'answer', answer: parsed.data, httpStatus: status };
   };
 }
 

@@ -1,5 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { encode } from '../../src/telephony/media/g711.js';
+import { parseWav } from '../../src/telephony/media/wav.js';
 
 export interface CapturedPacket {
   payloadType: number;
@@ -69,6 +72,21 @@ export async function openRtpPhone(): Promise<{
     },
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };
+}
+
+/** A clip as the phone should hear it: its samples in G.711 μ-law. */
+export function ulaw(file: string): Buffer {
+  return Buffer.from(encode('PCMU', parseWav(readFileSync(file), file)));
+}
+
+/**
+ * The μ-law audio the phone received, in sending order: sequence numbers counted from the first one,
+ * modulo 2^16 (they start at a random value and may wrap during the call).
+ */
+export function receivedAudio(packets: readonly CapturedPacket[]): Buffer {
+  const received = packets.filter((p) => p.payloadType === 0);
+  const first = received[0]?.sequence ?? 0;
+  return Buffer.concat(received.sort((a, b) => ((a.sequence - first) & 0xffff) - ((b.sequence - first) & 0xffff)).map((p) => p.payload));
 }
 
 export interface HeldPortRange {

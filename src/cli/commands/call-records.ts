@@ -3,7 +3,7 @@ import { invalidField } from '../../domain/errors.js';
 import type { Payment } from '../../domain/payment.js';
 import { callAttemptResource, type CallAttemptResource } from '../../payments/call-view.js';
 import { columns, table } from '../output.js';
-import { withApp } from './shared.js';
+import { limitField, sinceField, withApp } from './shared.js';
 import type { CliIo } from '../io.js';
 
 const DEFAULT_LIMIT = 50;
@@ -16,26 +16,14 @@ function paymentId(input: string, field = 'payment'): string {
   return input;
 }
 
-function limit(input: string): number {
-  if (!/^\d{1,4}$/.test(input) || Number(input) < 1 || Number(input) > 1000) throw invalidField('limit', 'expected a whole number from 1 to 1000');
-  return Number(input);
-}
-
-function since(input: string): string {
-  // Only full ISO 8601 times with a zone: a bare date would silently mean midnight UTC.
-  const ms = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(input) ? Date.parse(input) : NaN;
-  if (Number.isNaN(ms)) throw invalidField('since', 'expected an ISO 8601 time with zone, e.g. 2025-03-01T00:00:00Z');
-  return new Date(ms).toISOString();
-}
-
 /** `call list` and `call show`: the CDRs of authorization calls (never the digits; the number masked). */
 export function registerCallRecords(call: Command, io: CliIo): void {
   call
     .command('list')
     .description('list authorization call attempts, newest first (times, SIP status, outcome, digit count; the number masked)')
     .option('--payment <pay_id>', "only this payment's attempts (in attempt order)", (v: string) => paymentId(v))
-    .option('--since <time>', 'only attempts started at or after this ISO 8601 time', since)
-    .option('--limit <n>', `at most this many (1-1000, default ${DEFAULT_LIMIT})`, limit, DEFAULT_LIMIT)
+    .option('--since <time>', 'only attempts started at or after this ISO 8601 time', sinceField)
+    .option('--limit <n>', `at most this many (1-1000, default ${DEFAULT_LIMIT})`, limitField, DEFAULT_LIMIT)
     .option('--json', 'machine-readable output')
     .action((opts: { payment?: string; since?: string; limit: number }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {

@@ -5,24 +5,12 @@ import type { FraudReport } from '../../domain/fraud.js';
 import { formatMinor } from '../../domain/money.js';
 import { findConsumer } from '../../admin/consumers.js';
 import { columns } from '../output.js';
-import { withApp } from './shared.js';
+import { limitField, sinceField, withApp } from './shared.js';
 import type { CliIo } from '../io.js';
 
 const DEFAULT_LIMIT = 50;
 
 /** Bad arguments are CallpayErrors, so they print as one line naming the option, with [invalid_field]. */
-function limit(input: string): number {
-  if (!/^\d{1,4}$/.test(input) || Number(input) < 1 || Number(input) > 1000) throw invalidField('limit', 'expected a whole number from 1 to 1000');
-  return Number(input);
-}
-
-function since(input: string): string {
-  // Only full ISO 8601 times with a zone: a bare date would silently mean midnight UTC.
-  const ms = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(input) ? Date.parse(input) : NaN;
-  if (Number.isNaN(ms)) throw invalidField('since', 'expected an ISO 8601 time with zone, e.g. 2025-03-01T00:00:00Z');
-  return new Date(ms).toISOString();
-}
-
 function id(prefix: string, field: string) {
   return (input: string): string => {
     if (!new RegExp(`^${prefix}_[0-9A-Za-z]{1,64}$`).test(input)) throw invalidField(field, `expected an id starting ${prefix}_`);
@@ -48,8 +36,8 @@ export function registerFraud(program: Command, io: CliIo): void {
     .description('list fraud reports, newest first (payment, merchant, consumer id, amount, time)')
     .option('--merchant <mer_id>', "only this merchant's", id('mer', 'merchant'))
     .option('--consumer <cons_id>', "only this consumer's", id('cons', 'consumer'))
-    .option('--since <time>', 'only reports at or after this ISO 8601 time', since)
-    .option('--limit <n>', `at most this many (1-1000, default ${DEFAULT_LIMIT})`, limit, DEFAULT_LIMIT)
+    .option('--since <time>', 'only reports at or after this ISO 8601 time', sinceField)
+    .option('--limit <n>', `at most this many (1-1000, default ${DEFAULT_LIMIT})`, limitField, DEFAULT_LIMIT)
     .option('--json', 'machine-readable output')
     .action((opts: { merchant?: string; consumer?: string; since?: string; limit: number }, cmd: Command) =>
       withApp(io, cmd, async ({ ctx, out }) => {

@@ -1,14 +1,17 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import { CallpayError, isCallpayError, PACK_IMPORT_ERROR_CODES, type ErrorCode } from '../../domain/errors.js';
 import { LOCALES, parseLocale, type Locale } from '../../domain/locale.js';
 import { LEVEL_RULES } from '../../ivr/audio-level.js';
 import { checkPromptPack, describeIssue, describePack } from '../../ivr/prompt-check.js';
 import { importPromptPack } from '../../ivr/packs/import.js';
-import { PackImportError, parseFrom } from '../../ivr/packs/sound-sets.js';
+import { parseFrom } from '../../ivr/packs/sound-sets.js';
 import { SHIPPED_PROMPTS_DIR } from '../../ivr/prompts.js';
 import { readConfig, type GlobalOptions } from '../../wiring/context.js';
 import { CommandFailed } from '../exit.js';
 import type { CliIo } from '../io.js';
+
+const PACK_IMPORT_CODES: ReadonlySet<ErrorCode> = new Set(PACK_IMPORT_ERROR_CODES);
 
 const CHECK_RULES = `Rules: every clip a call can need is in the manifest; each file is ${'8 kHz mono 16-bit PCM'}; none is silent (under ${LEVEL_RULES.minActiveMs} ms above -45 dBFS) or clipped (over ${LEVEL_RULES.maxClippedRuns} runs at full scale); each clip's active speech level is within ±${LEVEL_RULES.maxDeviationDb} dB of the pack's median.`;
 
@@ -18,7 +21,7 @@ function promptsRoot(io: CliIo, cmd: Command, given: string | undefined, shipped
   const configured = readConfig(cmd.optsWithGlobals<GlobalOptions>(), { cwd: io.cwd, env: io.env }).ivr.promptsDir;
   if (configured !== null) return resolve(io.cwd, configured);
   if (shippedFallback) return SHIPPED_PROMPTS_DIR;
-  throw new PackImportError('prompts_dir_unset', 'no --out and ivr.promptsDir is not set: choose where the pack goes (the import never writes into callpay\'s own prompts/)');
+  throw new CallpayError('prompts_dir_unset', 'no --out and ivr.promptsDir is not set: choose where the pack goes (the import never writes into callpay\'s own prompts/)');
 }
 
 export function registerPrompts(program: Command, io: CliIo): void {
@@ -75,7 +78,8 @@ export function registerPrompts(program: Command, io: CliIo): void {
         if (r.seeded.length > 0) io.stdout.write(`  copied the shipped ${r.seeded.join(', ')} prompts into ${outRoot} (ivr.promptsDir needs every locale)\n`);
         io.stdout.write(`written to ${r.dir}; set ivr.promptsDir to ${outRoot} and restart callpay\n`);
       } catch (e) {
-        if (e instanceof PackImportError) throw new CommandFailed(1, `prompts import: ${e.message} [${e.code}]`);
+        // The import's own refusals read as the command's; others (a bad config file) as main() prints them.
+        if (isCallpayError(e) && PACK_IMPORT_CODES.has(e.code)) throw new CommandFailed(1, `prompts import: ${e.message} [${e.code}]`);
         throw e;
       }
     });

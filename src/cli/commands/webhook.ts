@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { CallpayError, invalidField } from '../../domain/errors.js';
 import { columns } from '../output.js';
-import { withApp, parseLimit } from './shared.js';
+import { withApp, parseLimit, sinceField } from './shared.js';
 import type { AppContext } from '../../wiring/context.js';
 import type { CliIo } from '../io.js';
 import { DELIVERY_STATUSES, EVENT_TYPES, type DeliveryInfo, type DeliveryStatus } from '../../domain/event.js';
@@ -99,7 +99,7 @@ async function replay(ctx: AppContext, opts: ReplayOptions): Promise<{ deliverie
   } else {
     merchantId = opts.merchant ?? '';
     await ctx.store.merchants.get(merchantId);
-    const since = opts.since === undefined ? undefined : parseSince(opts.since);
+    const since = opts.since === undefined ? undefined : sinceField(opts.since);
     events = await ctx.store.deliveries.eventsToReplay(merchantId, { ...(since ? { since } : {}), ...(opts.type ? { type: opts.type } : {}), limit: REPLAY_CAP + 1 });
     if (events.length === 0) throw new CallpayError('not_found', `merchant: no events of ${merchantId} match`, 'merchant');
   }
@@ -113,13 +113,6 @@ async function replay(ctx: AppContext, opts: ReplayOptions): Promise<{ deliverie
     return enqueued;
   });
   return { deliveries, ...(more ? { more } : {}) };
-}
-
-function parseSince(input: string): string {
-  // Only full ISO 8601 times: a bare "2025-03-01" would silently mean midnight UTC.
-  const ms = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(input) ? Date.parse(input) : NaN;
-  if (Number.isNaN(ms)) throw invalidField('since', 'expected an ISO 8601 time with zone, e.g. 2025-03-01T00:00:00Z');
-  return new Date(ms).toISOString();
 }
 
 function lastOutcome(d: DeliveryInfo): string {

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { copyFile, cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { CallpayError, isCallpayError } from '../../domain/errors.js';
 import { LOCALES, type Locale } from '../../domain/locale.js';
 import { promptFormatFault, readWavLayout } from '../../telephony/media/wav.js';
 import { measureClip, medianLevel } from '../audio-level.js';
 import { checkPromptPack, describeIssue } from '../prompt-check.js';
 import { entryPath, PromptError, readPromptManifest, type ManifestEntry } from '../prompts.js';
-import { PackImportError, resolveSoundSet, type ClipSource, type SoundSet } from './sound-sets.js';
+import { resolveSoundSet, type ClipSource, type SoundSet } from './sound-sets.js';
 
 /**
  * `callpay prompts import`: builds `<outRoot>/<locale>/` from an installed sound set. The set's files
@@ -59,7 +60,7 @@ interface ManifestFile {
 export async function importPromptPack(o: ImportOptions): Promise<ImportResult> {
   const outRoot = resolve(o.outRoot);
   if (outRoot === resolve(o.shippedDir)) {
-    throw new PackImportError('prompts_dir_unset', `${outRoot} is callpay's own prompts directory; import into an operator directory (--out or ivr.promptsDir)`, outRoot);
+    throw new CallpayError('prompts_dir_unset', `${outRoot} is callpay's own prompts directory; import into an operator directory (--out or ivr.promptsDir)`);
   }
   const { set, sources } = resolveSoundSet(o.from, o.locale, o.licence === undefined ? {} : { licence: o.licence });
   const base = await readBase(outRoot, o.shippedDir, o.locale);
@@ -80,7 +81,7 @@ export async function importPromptPack(o: ImportOptions): Promise<ImportResult> 
       if (recording) fromSet.delete(clip);
       // Clip names become paths inside the pack: a manifest's name must not climb out of it.
       if (clip.split('/').some((part) => part === '' || part === '.' || part === '..')) {
-        throw new PackImportError('base_pack_invalid', `${join(dir, 'manifest.json')}: clip name "${clip}" is not a relative path`, dir);
+        throw new CallpayError('base_pack_invalid', `${join(dir, 'manifest.json')}: clip name "${clip}" is not a relative path`);
       }
       const file = `${clip}.wav`;
       const from = entryPath(dir, entry);
@@ -88,8 +89,8 @@ export async function importPromptPack(o: ImportOptions): Promise<ImportResult> 
         await copyInto(from, join(packDir, file));
         keptLevels.push(await levelOf(join(packDir, file)));
       } catch (e) {
-        const why = e instanceof PackImportError ? e.message : ((e as NodeJS.ErrnoException).code ?? String(e));
-        throw new PackImportError('base_pack_invalid', `clip "${clip}" to keep: ${from}: ${why} (fix it, or run callpay prompts check)`, from);
+        const why = isCallpayError(e) ? e.message : ((e as NodeJS.ErrnoException).code ?? String(e));
+        throw new CallpayError('base_pack_invalid', `clip "${clip}" to keep: ${from}: ${why} (fix it, or run callpay prompts check)`);
       }
       // A clip an earlier import brought keeps its provenance; the rest are marked as kept.
       const how = recording ? 'recording' : entry.sourceFile === undefined ? 'generator' : undefined;
@@ -146,7 +147,7 @@ export async function importPromptPack(o: ImportOptions): Promise<ImportResult> 
 
     const report = await checkPromptPack(stage, o.locale);
     if (report.issues.length > 0) {
-      throw new PackImportError('pack_check_failed', `the imported ${o.locale} pack fails the prompt check, nothing installed: ${report.issues.slice(0, 5).map(describeIssue).join('; ')}`, packDir);
+      throw new CallpayError('pack_check_failed', `the imported ${o.locale} pack fails the prompt check, nothing installed: ${report.issues.slice(0, 5).map(describeIssue).join('; ')}`);
     }
     const target = join(outRoot, o.locale);
     await swapIn(packDir, target, join(stage, 'previous'));
@@ -170,7 +171,7 @@ async function readBase(outRoot: string, shippedDir: string, locale: Locale): Pr
       const { dir, entries } = await readPromptManifest(root, locale);
       for (const [clip, entry] of entries) if (!base.has(clip)) base.set(clip, { entry, dir });
     } catch (e) {
-      if (e instanceof PromptError) throw new PackImportError('base_pack_invalid', `cannot start from ${join(root, locale)}: ${e.message}`, e.file);
+      if (e instanceof PromptError) throw new CallpayError('base_pack_invalid', `cannot start from ${join(root, locale)}: ${e.message}`);
       throw e;
     }
   }
@@ -217,7 +218,7 @@ async function inCallFormat(file: string): Promise<boolean> {
 
 async function levelOf(file: string): Promise<number> {
   const bytes = await readFile(file);
-  const layout = readWavLayout(bytes, (what) => new PackImportError('conversion_failed', `${file}: ${what}`, file));
+  const layout = readWavLayout(bytes, (what) => new CallpayError('conversion_failed', `${file}: ${what}`));
   const count = Math.floor(layout.dataBytes / 2);
   const samples = new Int16Array(count);
   for (let i = 0; i < count; i++) samples[i] = bytes.readInt16LE(layout.dataOffset + 2 * i);
@@ -231,9 +232,9 @@ function sox(o: ImportOptions, args: string[]): Promise<void> {
     // -D: no dither, so the same source gives the same bytes on every import.
     execFile(bin, ['-D', ...args], { timeout, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (err, _out, stderr) => {
       if (!err) return resolvePromise();
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new PackImportError('tool_missing', `${bin} is needed to convert ${args[0]}: apt-get install sox`, args[0]));
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new CallpayError('tool_missing', `${bin} is needed to convert ${args[0]}: apt-get install sox`));
       const why = err.killed ? `timed out after ${timeout} ms` : String(stderr).trim() || err.message;
-      reject(new PackImportError('conversion_failed', `sox on ${args[0]}: ${why}`, args[0]));
+      reject(new CallpayError('conversion_failed', `sox on ${args[0]}: ${why}`));
     });
   });
 }

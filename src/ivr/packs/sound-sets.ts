@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { CallpayError } from '../../domain/errors.js';
 import type { Locale } from '../../domain/locale.js';
 import { requiredClips } from '../say/index.js';
 
@@ -8,38 +9,6 @@ import { requiredClips } from '../say/index.js';
  * code: a new language of a set is a row in ASTERISK below; FreeSWITCH's tree already uses callpay's
  * names (mod_say's digits/… and currency/…), so it needs only its directory.
  */
-
-export const PACK_IMPORT_ERROR_CODES = [
-  /** --from is neither asterisk[:DIR] nor freeswitch:DIR. */
-  'sound_set_unknown',
-  /** The sound set's directory does not exist (the package is not installed?). */
-  'sound_set_missing',
-  /** The set has no mapping for this locale, or none of the mapped files exist. */
-  'sound_set_empty',
-  /** Neither --out nor ivr.promptsDir: the import never writes into callpay's own prompts/. */
-  'prompts_dir_unset',
-  /** The pack the import starts from (the output's or the shipped one) cannot be read. */
-  'base_pack_invalid',
-  /** sox is not installed and a file needs converting. */
-  'tool_missing',
-  /** sox failed on a file. */
-  'conversion_failed',
-  /** The built pack fails `prompts check`; nothing was installed. */
-  'pack_check_failed',
-] as const;
-export type PackImportErrorCode = (typeof PACK_IMPORT_ERROR_CODES)[number];
-
-export class PackImportError extends Error {
-  readonly code: PackImportErrorCode;
-  /** The file or directory at fault, when there is one. */
-  readonly path: string | undefined;
-  constructor(code: PackImportErrorCode, message: string, path?: string) {
-    super(message);
-    this.name = 'PackImportError';
-    this.code = code;
-    this.path = path;
-  }
-}
 
 export interface SoundSet {
   kind: 'asterisk' | 'freeswitch';
@@ -100,9 +69,9 @@ export const ASTERISK_LOCALES = Object.keys(ASTERISK) as Locale[];
 /** Parses --from: "asterisk", "asterisk:/dir", "freeswitch:/dir". */
 export function parseFrom(from: string, cwd: string): { kind: 'asterisk' | 'freeswitch'; dir: string | null } {
   const m = /^(asterisk|freeswitch)(?::(.+))?$/.exec(from.trim());
-  if (!m) throw new PackImportError('sound_set_unknown', `--from ${from}: expected asterisk, asterisk:DIR or freeswitch:DIR`);
+  if (!m) throw new CallpayError('sound_set_unknown', `--from ${from}: expected asterisk, asterisk:DIR or freeswitch:DIR`);
   const kind = m[1] as 'asterisk' | 'freeswitch';
-  if (kind === 'freeswitch' && !m[2]) throw new PackImportError('sound_set_unknown', '--from freeswitch needs the voice directory: freeswitch:/usr/share/freeswitch/sounds/en/us/callie');
+  if (kind === 'freeswitch' && !m[2]) throw new CallpayError('sound_set_unknown', '--from freeswitch needs the voice directory: freeswitch:/usr/share/freeswitch/sounds/en/us/callie');
   return { kind, dir: m[2] ? resolve(cwd, m[2]) : null };
 }
 
@@ -113,11 +82,11 @@ export function resolveSoundSet(from: { kind: 'asterisk' | 'freeswitch'; dir: st
 
 function asteriskSet(dir: string | null, locale: Locale, licenceOverride: string | undefined): { set: SoundSet; sources: ClipSource[] } {
   const lang = ASTERISK[locale];
-  if (!lang) throw new PackImportError('sound_set_empty', `no asterisk sound-set mapping for ${locale} (asterisk sets: ${ASTERISK_LOCALES.join(', ')})`);
+  if (!lang) throw new CallpayError('sound_set_empty', `no asterisk sound-set mapping for ${locale} (asterisk sets: ${ASTERISK_LOCALES.join(', ')})`);
   const root = dir ?? lang.dirs.find((d) => isDir(d));
   if (!root || !isDir(root)) {
     const where = root ?? lang.dirs.join(' or ');
-    throw new PackImportError('sound_set_missing', `asterisk sound set for ${locale} not found at ${where} (apt-get install ${lang.package})`, dir ?? lang.dirs[0]);
+    throw new CallpayError('sound_set_missing', `asterisk sound set for ${locale} not found at ${where} (apt-get install ${lang.package})`);
   }
   const sources: ClipSource[] = [];
   for (const [clip, candidates] of Object.entries(lang.map)) {
@@ -145,7 +114,7 @@ function asteriskSet(dir: string | null, locale: Locale, licenceOverride: string
  * 8 kHz file is taken when there is one, else the highest rate (converted on import).
  */
 function freeswitchSet(dir: string, locale: Locale, licenceOverride: string | undefined): { set: SoundSet; sources: ClipSource[] } {
-  if (!isDir(dir)) throw new PackImportError('sound_set_missing', `FreeSWITCH sound directory ${dir} not found`, dir);
+  if (!isDir(dir)) throw new CallpayError('sound_set_missing', `FreeSWITCH sound directory ${dir} not found`);
   const sources: ClipSource[] = [];
   const wanted = [...requiredClips(locale).filter((c) => c.startsWith('digits/') || c.startsWith('currency/')), 'ivr/goodbye'];
   for (const clip of wanted) {
@@ -167,7 +136,7 @@ function freeswitchSet(dir: string, locale: Locale, licenceOverride: string | un
 }
 
 function nonEmpty(sources: ClipSource[], dir: string, locale: Locale): ClipSource[] {
-  if (sources.length === 0) throw new PackImportError('sound_set_empty', `${dir}: none of the ${locale} number files callpay maps (digits/0.wav ...) is there`, dir);
+  if (sources.length === 0) throw new CallpayError('sound_set_empty', `${dir}: none of the ${locale} number files callpay maps (digits/0.wav ...) is there`);
   return sources;
 }
 
