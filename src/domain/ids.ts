@@ -1,6 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** Random bytes drawn a page at a time: one call into the CSPRNG per 256 ids, not one per id. */
+const pool = Buffer.alloc(4096);
+let used = pool.length;
 
 /**
  * Prefixed ids ("pay_…", "cons_…") so an id says what it names in logs and tickets. Like a ULID:
@@ -10,6 +14,12 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 export function newId(prefix: string, now = Date.now()): string {
   let time = '';
   for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
-  const random = [...randomBytes(16)].map((b) => CROCKFORD[b % 32]).join('');
+  if (used + 16 > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  let random = '';
+  for (let i = used; i < used + 16; i++) random += CROCKFORD[pool[i]! % 32];
+  used += 16;
   return `${prefix}_${time}${random}`;
 }

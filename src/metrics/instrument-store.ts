@@ -45,8 +45,7 @@ export function instrumentStore(store: Store, m: Metrics): Store {
   /** The repositories' instrumented methods; `later` defers a count to the commit (or runs it now outside a transaction). */
   function wrap(repos: Repositories, later: (fn: () => void) => void): Partial<Repositories> {
     return {
-      payments: {
-        ...bindAll(repos.payments),
+      payments: extend(repos.payments, {
         insert: async (p, status, reason) => {
           const out = await repos.payments.insert(p, status, reason);
           later(() => paymentEvent(out, true));
@@ -57,9 +56,8 @@ export function instrumentStore(store: Store, m: Metrics): Store {
           later(() => paymentEvent(out, false));
           return out;
         },
-      },
-      callRecords: {
-        ...bindAll(repos.callRecords),
+      }),
+      callRecords: extend(repos.callRecords, {
         recordAttempt: async (paymentId, attempt, r) => {
           await repos.callRecords.recordAttempt(paymentId, attempt, r);
           const copy = { ...r };
@@ -74,9 +72,8 @@ export function instrumentStore(store: Store, m: Metrics): Store {
           await repos.callRecords.clearPinFailures(consumerId);
           later(() => m.pinVerifications.inc({ result: 'right' }));
         },
-      },
-      consumers: {
-        ...bindAll(repos.consumers),
+      }),
+      consumers: extend(repos.consumers, {
         setStatus: async (id, status) => {
           const before = await repos.consumers.get(id);
           const out = await repos.consumers.setStatus(id, status);
@@ -84,9 +81,8 @@ export function instrumentStore(store: Store, m: Metrics): Store {
           if (status === 'locked' && before.status !== 'locked') later(() => m.lockouts.inc());
           return out;
         },
-      },
-      deliveries: {
-        ...bindAll(repos.deliveries),
+      }),
+      deliveries: extend(repos.deliveries, {
         markDelivered: async (id, httpStatus, nowIso) => {
           await repos.deliveries.markDelivered(id, httpStatus, nowIso);
           later(() => m.webhookDeliveries.inc({ result: 'delivered' }));
@@ -95,21 +91,31 @@ export function instrumentStore(store: Store, m: Metrics): Store {
           await repos.deliveries.markAttemptFailed(id, httpStatus, error, next);
           later(() => m.webhookDeliveries.inc({ result: next === null ? 'failed' : 'retry' }));
         },
-      },
+      }),
     };
   }
 
   function wrapTx(tx: Transaction): Transaction {
-    const out: Transaction = Object.assign(Object.create(tx) as Transaction, wrap(tx, (fn) => tx.afterCommit(fn)), {
+    // A plain copy, not Object.create(tx): an object made a prototype is slow to make, and there is one per transaction.
+    return {
+      ...tx,
+      ...wrap(tx, (fn) => tx.afterCommit(fn)),
       withTransaction: <T>(work: (inner: Transaction) => Promise<T>) => tx.withTransaction((inner) => work(wrapTx(inner))),
-    });
-    return out;
+    };
   }
 
   return Object.assign(Object.create(store) as Store, wrap(store, (fn) => fn()), {
     withTransaction: <T>(work: (tx: Transaction) => Promise<T>) => store.withTransaction((tx) => work(wrapTx(tx))),
     close: () => store.close(),
   });
+}
+
+/**
+ * The repository with some methods replaced: the rest are found on its bound copy (the prototype),
+ * so a transaction's wrapper costs the replaced methods only, not a copy of every method.
+ */
+function extend<T extends object>(repo: T, replaced: Partial<T>): T {
+  return Object.assign(Object.create(bindAll(repo)) as T, replaced);
 }
 
 const bound = new WeakMap<object, object>();

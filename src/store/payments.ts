@@ -24,16 +24,22 @@ export class PaymentRepository {
 
   insert(p: NewPayment, status: PaymentStatus, reason: string): Payment {
     const now = this.clock().toISOString();
+    const metadata = JSON.stringify(p.metadata);
     this.db.transaction(() => {
       this.db
         .prepare(
           `INSERT INTO payments (id, merchant_id, amount, currency, reference, description, return_url, metadata, status, live,
              expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(p.id, p.merchantId, p.amount, p.currency, p.reference, p.description, p.returnUrl, JSON.stringify(p.metadata), status, p.live ? 1 : 0, p.expiresAt, now, now);
+        .run(p.id, p.merchantId, p.amount, p.currency, p.reference, p.description, p.returnUrl, metadata, status, p.live ? 1 : 0, p.expiresAt, now, now);
       this.record(p.id, null, status, reason, now);
     })();
-    return this.get(p.id);
+    // What get() would read back, without reading it (the hot path of every create).
+    return {
+      id: p.id, merchantId: p.merchantId, amount: p.amount, currency: p.currency, reference: p.reference, description: p.description,
+      returnUrl: p.returnUrl, metadata: JSON.parse(metadata) as Record<string, string>, consumerId: null, billableAccountId: null, status,
+      decision: null, failureCode: null, live: p.live, amountRefunded: 0, authorizedAt: null, expiresAt: p.expiresAt, createdAt: now, updatedAt: now,
+    };
   }
 
   get(id: string): Payment {
