@@ -3,6 +3,7 @@ import { openDatabase, openReader } from './db.js';
 import type { FieldCrypto } from './field-crypto.js';
 import { checkKeyMatches } from './key-check.js';
 import { GroupCommit } from './group-commit.js';
+import { ApiKeyCache, cachingMerchants, markingWrites } from './api-key-cache.js';
 import { PaymentRepository } from './payments.js';
 import { ConsumerRepository } from './consumers.js';
 import { AccountRepository } from './accounts.js';
@@ -93,13 +94,22 @@ export class SqliteStore implements Store {
     this.db = db;
     this.reader = reader;
     const sync = repositoriesOn(db, o);
-    this.group = new GroupCommit(db, () => this.waiting.splice(0).forEach((wake) => wake()));
+    const dataVersion = db.prepare('PRAGMA data_version').pluck();
+    const apiKeys = new ApiKeyCache(() => dataVersion.get() as number);
+    this.group = new GroupCommit(db, () => {
+      apiKeys.groupEnded();
+      this.waiting.splice(0).forEach((wake) => wake());
+    });
     const outside: Gate = { busy: () => this.group.busy, later: (call) => this.afterOpen(call) };
+    const merchantReads = READS.merchants ?? new Set<string>();
     // Checked here: each repository's async facade must satisfy the application's port.
     const root: Repositories = facades(sync, outside, reader ? repositoriesOn(reader, o) : undefined);
-    Object.assign(this, root);
-    this.inTx = facades(sync, null);
-    this.keys = facade(new SqliteKeyMaintenance(db, o.crypto), outside);
+    Object.assign(this, root, { merchants: cachingMerchants(root.merchants, apiKeys, merchantReads, false) });
+    const inTx: Repositories = facades(sync, null);
+    this.inTx = { ...inTx, merchants: cachingMerchants(inTx.merchants, apiKeys, merchantReads, true) };
+    const keys = facade(new SqliteKeyMaintenance(db, o.crypto), outside);
+    // Re-keying rewrites the key hashes: the cache starts over around it, like any merchant write.
+    this.keys = markingWrites(keys, apiKeys, new Set(), false);
   }
 
   /**
