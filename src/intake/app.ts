@@ -1,13 +1,15 @@
 import express, { type Express, type Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { CallpayError } from '../domain/errors.js';
-import { authenticate, rateLimit } from './auth.js';
+import { authenticate, rateLimit, RateLimiter } from './auth.js';
 import { errorHandler } from './errors.js';
 import { refuseDuplicateKeys } from './body.js';
 import { eventRoutes } from './routes/events.js';
 import { callRoutes } from './routes/calls.js';
-import { paymentRoutes, type PaymentRoutesDeps } from './routes/payments.js';
+import { createPaymentRequest, paymentRoutes, type CreatePaymentRequest, type PaymentRoutesDeps } from './routes/payments.js';
+import { BODY_LIMIT_BYTES, leanCreatePayment } from './lean.js';
 import type { Clock } from '../domain/clock.js';
 import { openApiDocument } from './openapi.js';
 import { VERSION } from '../version.js';
@@ -24,7 +26,22 @@ export interface IntakeDeps extends PaymentRoutesDeps {
   checkout?: Router;
 }
 
-export function createIntakeApp(d: IntakeDeps): Express {
+/**
+ * The public listener's request handler: the lean path takes the plain POST /v1/payments (the
+ * merchants' hot path, intake/lean.ts), express everything else. Both share the rate limiter and
+ * the create implementation.
+ */
+export function createIntakeListener(d: IntakeDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const limiter = new RateLimiter({ ...d.rateLimit, clock: d.clock });
+  const create = createPaymentRequest(d);
+  const app = createIntakeApp(d, limiter, create);
+  const lean = leanCreatePayment({ log: d.log, merchants: d.store.merchants, limiter, create });
+  return (req, res) => {
+    if (!lean(req, res)) app(req, res);
+  };
+}
+
+function createIntakeApp(d: IntakeDeps, limiter: RateLimiter, create: CreatePaymentRequest): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -55,9 +72,9 @@ export function createIntakeApp(d: IntakeDeps): Express {
 
   const v1 = express.Router();
   v1.use(authenticate(d.store.merchants));
-  v1.use(rateLimit({ ...d.rateLimit, clock: d.clock }));
-  v1.use(express.json({ limit: '16kb', strict: true, type: 'application/json', verify: refuseDuplicateKeys }));
-  v1.use(paymentRoutes(d));
+  v1.use(rateLimit(limiter));
+  v1.use(express.json({ limit: BODY_LIMIT_BYTES, strict: true, type: 'application/json', verify: refuseDuplicateKeys }));
+  v1.use(paymentRoutes(d, create));
   v1.use(callRoutes(d.store));
   v1.use(eventRoutes(d.store.events));
   app.use('/v1', v1);

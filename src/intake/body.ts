@@ -25,7 +25,12 @@ export function refuseDuplicateKeys(_req: IncomingMessage, _res: ServerResponse,
   if (encoding.toLowerCase() !== 'utf-8') {
     throw new CallpayError('unsupported_media_type', 'content-type: JSON must be sent as charset=utf-8', 'content-type');
   }
-  const duplicate = firstDuplicateKey(body.toString('utf8'));
+  refuseDuplicateKeysIn(body.toString('utf8'));
+}
+
+/** Throws invalid_field naming the first key repeated within one object of the JSON text. */
+export function refuseDuplicateKeysIn(text: string): void {
+  const duplicate = firstDuplicateKey(text);
   if (duplicate !== undefined) {
     const field = fieldName(duplicate) || 'body';
     throw new CallpayError('invalid_field', `${field}: duplicate key`, field);

@@ -1,19 +1,20 @@
 import { createHash } from 'node:crypto';
-import type { Request } from 'express';
 
 import { CallpayError } from '../domain/errors.js';
 
 /** The Idempotency-Key header: required, 1-255 visible ASCII characters. */
-export function idempotencyKey(req: Request): string {
-  const key = req.get('idempotency-key');
-  if (key === undefined) throw new CallpayError('idempotency_key_missing', 'Idempotency-Key: header required on this request', 'Idempotency-Key');
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new CallpayError('invalid_field', 'Idempotency-Key: expected 1 to 255 visible ASCII characters', 'Idempotency-Key');
-  return key;
+export function idempotencyKey(header: string | undefined): string {
+  if (header === undefined) throw new CallpayError('idempotency_key_missing', 'Idempotency-Key: header required on this request', 'Idempotency-Key');
+  if (!/^[\x21-\x7e]{1,255}$/.test(header)) throw new CallpayError('invalid_field', 'Idempotency-Key: expected 1 to 255 visible ASCII characters', 'Idempotency-Key');
+  return header;
 }
 
-/** Same request = same method, path and JSON body (key order aside). */
-export function requestHash(req: Request): Buffer {
-  return createHash('sha256').update(`${req.method} ${req.path}\n${canonical(req.body)}`).digest();
+/**
+ * Same request = same method, path within /v1 ("/payments") and JSON body (key order aside). The
+ * express routes and the lean create path hash alike, so a retry is a replay whichever path takes it.
+ */
+export function requestHash(method: string, path: string, body: unknown): Buffer {
+  return createHash('sha256').update(`${method} ${path}\n${canonical(body)}`).digest();
 }
 
 function canonical(value: unknown): string {

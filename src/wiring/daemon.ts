@@ -12,7 +12,7 @@ import type { CallRunner } from '../payments/calls.js';
 import { ProgressHub } from '../payments/progress.js';
 import { Sweeper } from '../payments/sweeper.js';
 import type { CallAuthorizer } from '../payments/ports.js';
-import { createIntakeApp } from '../intake/app.js';
+import { createIntakeListener } from '../intake/app.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from '../notify/dispatcher.js';
 import { createCheckout, checkoutPath } from '../checkout/index.js';
 import { createMetrics } from '../metrics/registry.js';
@@ -119,7 +119,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     defaultCurrency: config.currency,
     timeZone: config.billing.timeZone,
   });
-  const app = createIntakeApp({
+  const intake = createIntakeListener({
     store, payments, log, clock,
     defaultCurrency: config.currency,
     rateLimit: config.rateLimit,
@@ -132,7 +132,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
     ready: () => ready && (engine?.healthy?.() ?? true),
     checkout: checkout.router,
   });
-  const server = createServer(app);
+  const server = createServer(intake);
   let admin: AdminServer | null = null;
   if (metrics) {
     observeHttp(server, metrics);
