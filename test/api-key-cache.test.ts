@@ -1,10 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers/cli.js';
-import { Keyring } from '../src/crypto/keyring.js';
-import { openSqliteStore, type SqliteStore } from '../src/store/sqlite-store.js';
+import { openTestStore, type TestStore } from './helpers/stores.js';
 import { ApiKeyCache } from '../src/store/api-key-cache.js';
 import type { Merchant } from '../src/domain/merchant.js';
 
@@ -65,24 +60,11 @@ describe('ApiKeyCache', () => {
 
 /** The cache in the embedded store: what another process or this one changes is seen on the next request. */
 describe('SqliteStore API key lookups', () => {
-  let dir: ReturnType<typeof tempDir>;
-  let store: SqliteStore;
-  let path: string;
+  let store: TestStore;
   beforeEach(async () => {
-    dir = tempDir();
-    path = join(dir.path, 'callpay.db');
-    store = openSqliteStore({
-      path,
-      crypto: await Keyring.fromMasterKey(new Uint8Array(randomBytes(32))),
-      clock: () => new Date(),
-      cycleOf: () => '2026-11',
-      webhookRetryForHours: 72,
-    });
+    store = await openTestStore('sqlite');
   });
-  afterEach(async () => {
-    await store.close();
-    dir.remove();
-  });
+  afterEach(() => store.close());
   const add = () => store.merchants.add({ displayName: 'Shop', spokenName: 'Shop', webhookUrl: null });
 
   it('sees a key revoked and a merchant disabled by another process (the CLI)', async () => {
@@ -90,17 +72,11 @@ describe('SqliteStore API key lookups', () => {
     const first = await store.merchants.findByApiKey(key.apiKey);
     expect(first?.id).toBe(merchant.id);
     expect(await store.merchants.findByApiKey(key.apiKey)).toBe(first); // the same object: kept, not read again
-    const cli = new Database(path);
-    try {
-      cli.prepare("UPDATE merchants SET status = 'disabled' WHERE id = ?").run(merchant.id);
-      expect((await store.merchants.findByApiKey(key.apiKey))?.status).toBe('disabled');
-      cli.prepare('UPDATE merchant_api_keys SET revoked_at = ? WHERE merchant_id = ?').run(new Date().toISOString(), merchant.id);
-      expect(await store.merchants.findByApiKey(key.apiKey)).toBeUndefined();
-    } finally {
-      cli.close();
-    }
+    await store.tamper("UPDATE merchants SET status = 'disabled' WHERE id = ?", merchant.id); // another connection
+    expect((await store.merchants.findByApiKey(key.apiKey))?.status).toBe('disabled');
+    await store.tamper('UPDATE merchant_api_keys SET revoked_at = ? WHERE merchant_id = ?', new Date().toISOString(), merchant.id);
+    expect(await store.merchants.findByApiKey(key.apiKey)).toBeUndefined();
   });
-
   it('sees what this process writes, in a transaction or outside one', async () => {
     const { merchant, key } = await add();
     expect((await store.merchants.findByApiKey(key.apiKey))?.status).toBe('active');

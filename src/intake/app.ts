@@ -1,6 +1,5 @@
 import express, { type Express, type Router } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { CallpayError } from '../domain/errors.js';
 import { authenticate, rateLimit, RateLimiter } from './auth.js';
@@ -10,6 +9,7 @@ import { eventRoutes } from './routes/events.js';
 import { callRoutes } from './routes/calls.js';
 import { createPaymentRequest, paymentRoutes, type CreatePaymentRequest, type PaymentRoutesDeps } from './routes/payments.js';
 import { BODY_LIMIT_BYTES, leanCreatePayment } from './lean.js';
+import { startRequest } from './request-start.js';
 import type { Clock } from '../domain/clock.js';
 import { openApiDocument } from './openapi.js';
 import { VERSION } from '../version.js';
@@ -50,16 +50,7 @@ function createIntakeApp(d: IntakeDeps, limiter: RateLimiter, create: CreatePaym
   app.set('trust proxy', d.trustedProxies.length > 0 ? [...d.trustedProxies] : false);
 
   app.use((req, res, next) => {
-    const requestId = randomUUID();
-    res.setHeader('Request-Id', requestId);
-    res.setHeader('Cache-Control', 'no-store');
-    // The access line is debug-level: below that, no timer and no listener on the hot path.
-    if (d.log.isLevelEnabled('debug')) {
-      const started = process.hrtime.bigint();
-      res.on('finish', () => {
-        d.log.debug({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
-      });
-    }
+    startRequest(d.log, res, req.method, () => req.path);
     next();
   });
 

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { CallpayError, isCallpayError } from '../domain/errors.js';
 import type { MerchantRepository } from '../payments/repositories.js';
 import { merchantForAuthorization, RateLimited, type RateLimiter } from './auth.js';
 import { refuseDuplicateKeysIn } from './body.js';
 import { errorBody, statusFor } from './errors.js';
+import { startRequest } from './request-start.js';
 import type { CreatePaymentRequest } from './routes/payments.js';
 
 /** The JSON body limit of the whole API (express.json's '16kb'). */
@@ -44,15 +44,7 @@ export function leanCreatePayment(d: LeanDeps): (req: IncomingMessage, res: Serv
     if (h['content-encoding'] !== undefined || !PLAIN_JSON.test(h['content-type'] ?? '')) return false;
     if (h['content-length'] === undefined && h['transfer-encoding'] === undefined) return false;
     (req as IncomingMessage & Routed).route = { path: '/v1/payments' };
-    const requestId = randomUUID();
-    res.setHeader('Request-Id', requestId);
-    res.setHeader('Cache-Control', 'no-store');
-    if (d.log.isLevelEnabled('debug')) {
-      const started = process.hrtime.bigint();
-      res.on('finish', () => {
-        d.log.debug({ requestId, method: 'POST', path: '/v1/payments', status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
-      });
-    }
+    startRequest(d.log, res, 'POST', () => '/v1/payments');
     handle(d, req, res).catch((err: unknown) => {
       if (isCallpayError(err) && statusFor(err) !== 500) {
         if (err instanceof RateLimited) res.setHeader('Retry-After', String(err.retryAfterSeconds));
