@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
+import { waitFor } from './helpers/wait.js';
 import { createConsumerChangeHook, type ConsumerChangeHookOptions } from '../src/notify/consumer-hook.js';
 import { consumerChangedEvent, type ConsumerChangedEvent } from '../src/notify/consumer-hook-contract.js';
 import { consumerHookYaml } from '../scripts/consumer-hook-doc.js';
@@ -181,6 +182,23 @@ describe('consumer change hook against a local server', () => {
     await within(down.hook.idle(), 5000, 'the refused try');
     expect(down.warnings()).toEqual([expect.objectContaining({ consumerId: CONSUMER, failure: expect.stringContaining('ECONNREFUSED'), tries: 1 })]);
   });
+
+  it('stop() gives a change waiting to retry its last try at once, then abandons what still failed, logged', async () => {
+    const { hook, warnings, lines } = make({ retryDelaysMs: [60_000, 60_000] });
+    server.script({ status: 500 }, { status: 500 }, { status: 503 });
+    hook.consumerChanged({ ...pinChange, consumerId: 'cons_later' });
+    hook.consumerChanged({ ...pinChange, consumerId: 'cons_lost' });
+    await waitFor('both changes waiting 60 s to retry', () => lines.filter((l) => l.msg === 'consumer change notification failed; will retry').length === 2);
+    await within(hook.stop(), 5000, 'stop(), which waits for the last tries, not the 60 s retry delays');
+    // The two last tries get the script's 503 and then 200: one change is delivered, one is abandoned.
+    expect(server.received).toHaveLength(4);
+    expect(hook.pending()).toBe(0);
+    const abandoned = warnings().filter((w) => w.msg === 'consumer change notification abandoned: the daemon stopped');
+    expect(abandoned).toHaveLength(1);
+    expect(abandoned[0]).toMatchObject({ tries: 2 });
+    hook.consumerChanged(pinChange);
+    expect(hook.pending()).toBe(0);
+  });
 });
 
 describe('consumer change hook: the call path and its bounds', () => {
@@ -199,6 +217,7 @@ describe('consumer change hook: the call path and its bounds', () => {
     hook.close();
     await within(idle, 1000, 'idle after close');
     expect(hook.pending()).toBe(0);
+    expect(warnings().filter((w) => w.msg === 'consumer change notification abandoned: the daemon stopped').map((w) => w.consumerId)).toEqual(['cons_2', 'cons_3']);
     hook.consumerChanged(pinChange);
     expect(hook.pending()).toBe(0);
 
@@ -250,7 +269,7 @@ describe('selfService.notifyHook configuration and wiring', () => {
       expect(lines.filter((l) => l.msg === 'consumer changed their settings by phone')).toHaveLength(2);
       await within(server.arrived(1), 5000, 'the POST');
       expect(verifySignature(String(server.received[0]!.headers['callpay-signature']), server.received[0]!.raw, SECRET)).toBe(true);
-      both.close();
+      await both.stop();
 
       expect(() => configuredNotifier({ url: server.url, secretFile: join(dir, 'absent'), timeoutMs: 500 }, () => new Date(), log))
         .toThrow(expect.objectContaining({ code: 'config_invalid', field: 'selfService.notifyHook.secretFile' }));

@@ -26,8 +26,13 @@ export interface ConsumerChangeHook extends ConsumerChangeNotifier {
   pending(): number;
   /** Resolves once nothing is pending. */
   idle(): Promise<void>;
-  /** Abandons every pending change (nothing is logged for them); later changes are only logged. */
+  /** Abandons every pending change, each logged at warn; later changes are only logged. */
   close(): void;
+  /**
+   * For a stopping daemon: every pending change waiting to retry is tried once more at once, and
+   * what is still undelivered once those tries are answered (or timed out) is abandoned as by close().
+   */
+  stop(): Promise<void>;
 }
 
 export const CONSUMER_HOOK_RETRY_DELAYS_MS = [1_000, 5_000] as const;
@@ -56,6 +61,8 @@ export function createConsumerChangeHook(o: ConsumerChangeHookOptions): Consumer
   const pending = new Map<string, Delivery>();
   let waiters: Array<() => void> = [];
   let closed = false;
+  /** stop() was called: a failed try is the last one. */
+  let lastTries = false;
 
   const settle = (d: Delivery) => {
     if (d.timer) clearTimeout(d.timer);
@@ -75,6 +82,7 @@ export function createConsumerChangeHook(o: ConsumerChangeHookOptions): Consumer
       o.log.debug({ consumerId: data.consumer_id, eventId: d.event.id, tries: d.tries }, 'consumer change notified');
       return settle(d);
     }
+    if (lastTries) return abandon(d);
     const delay = delays[d.tries - 1];
     if (delay === undefined) {
       o.log.warn({ consumerId: data.consumer_id, eventId: d.event.id, change: data.change.kind, tries: d.tries, failure }, 'consumer change notification failed; giving up');
@@ -83,6 +91,14 @@ export function createConsumerChangeHook(o: ConsumerChangeHookOptions): Consumer
     o.log.debug({ consumerId: data.consumer_id, eventId: d.event.id, tries: d.tries, failure, retryInMs: delay }, 'consumer change notification failed; will retry');
     d.timer = setTimeout(() => void attempt(d), delay);
     d.timer.unref();
+  };
+
+  /** Gives up on a change because the daemon stops: the audit log keeps the change itself. */
+  const abandon = (d: Delivery) => {
+    d.abort.abort();
+    settle(d);
+    const data = d.event.data;
+    o.log.warn({ consumerId: data.consumer_id, eventId: d.event.id, change: data.change.kind, tries: d.tries }, 'consumer change notification abandoned: the daemon stopped');
   };
 
   /** One try: null when delivered (2xx), else why not (never the hook's body). */
@@ -108,6 +124,12 @@ export function createConsumerChangeHook(o: ConsumerChangeHookOptions): Consumer
       case 'aborted': return 'abandoned'; // dropped or closed: attempt() reports nothing for it
       case 'failed': return describeFetchError(outcome.error, o.timeoutMs);
     }
+  };
+
+  const idle = () => (pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve)));
+  const close = () => {
+    closed = true;
+    for (const d of [...pending.values()]) abandon(d);
   };
 
   return {
@@ -139,13 +161,21 @@ export function createConsumerChangeHook(o: ConsumerChangeHookOptions): Consumer
       void attempt(d);
     },
     pending: () => pending.size,
-    idle: () => (pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
-    close() {
+    idle,
+    close,
+    async stop() {
       closed = true;
+      lastTries = true;
       for (const d of [...pending.values()]) {
-        d.abort.abort();
-        settle(d);
+        if (!d.timer) continue; // being sent: its answer (or timeout) ends it
+        clearTimeout(d.timer);
+        d.timer = undefined;
+        void attempt(d);
       }
+      // Each try is bounded by timeoutMs; the margin covers a try that began just before.
+      const bound = new Promise<void>((resolve) => setTimeout(resolve, o.timeoutMs + 1_000).unref());
+      await Promise.race([idle(), bound]);
+      close();
     },
   };
 }

@@ -175,7 +175,7 @@ export async function startDaemon(ctx: AppContext, opts: DaemonOptions = {}): Pr
         await payments.calls.drain(60_000);
         await Promise.all([sweeper.stop(), dispatcher.stop(), closed, bus?.close()]);
         await authorizer.close();
-        selfService?.close(); // no call is left to change anything; pending notifications are dropped
+        await selfService?.stop(); // no call is left to change anything: a last try for pending notifications
         await admin?.close();
         await checkpoints?.stop();
         log.info('callpay stopped');

@@ -26,8 +26,11 @@ export interface SelfServiceWiring {
 
 /** What the daemon stops once no call can change anything any more. */
 export interface SelfService {
-  /** Abandons change notifications still being sent or waiting to retry (the audit log keeps the changes). */
-  close(): void;
+  /**
+   * Gives change notifications waiting to retry one last try, then abandons what is still not
+   * delivered, each logged at warn (the audit log keeps the changes). Bounded by the hook's timeout.
+   */
+  stop(): Promise<void>;
 }
 
 /**
@@ -47,7 +50,7 @@ export async function attachSelfService(d: SelfServiceWiring): Promise<SelfServi
       throw new CallpayError('config_invalid', `ivr.promptsDir: the ${locale} prompt set lacks the self-service clips ${missing.join(', ')} (scripts/make-prompts.mjs makes them)`, 'ivr.promptsDir');
     }
   }
-  const told = d.notifier ? { notifier: d.notifier, close: () => undefined } : configuredNotifier(config.selfService.notifyHook, d.clock, log);
+  const told = d.notifier ? { notifier: d.notifier, stop: async () => undefined } : configuredNotifier(config.selfService.notifyHook, d.clock, log);
   const desk = new SelfServiceDesk({
     store: d.store, hasher: d.hasher, clock: d.clock, log,
     lockout: { attempts: config.ivr.lockoutAttempts, windowMs: config.ivr.lockoutWindowHours * 3_600_000 },
@@ -85,16 +88,16 @@ export async function attachSelfService(d: SelfServiceWiring): Promise<SelfServi
       .finally(() => (active -= 1));
   });
   log.info({ maxConcurrentCalls: config.selfService.maxConcurrentCalls, notifyHook: config.selfService.notifyHook.url !== null }, 'self-service calls answered');
-  return { close: told.close };
+  return { stop: told.stop };
 }
 
 /**
  * The log line always; with `selfService.notifyHook.url`, also the signed POST to the carrier's
  * hook. Its secrets are read here, at start-up, so a bad file stops the daemon naming the key.
  */
-export function configuredNotifier(hook: Config['selfService']['notifyHook'], clock: Clock, log: Logger): { notifier: ConsumerChangeNotifier; close(): void } {
+export function configuredNotifier(hook: Config['selfService']['notifyHook'], clock: Clock, log: Logger): { notifier: ConsumerChangeNotifier; stop(): Promise<void> } {
   const logged = loggingNotifier(log);
-  if (hook.url === null || hook.secretFile === null) return { notifier: logged, close: () => undefined };
+  if (hook.url === null || hook.secretFile === null) return { notifier: logged, stop: async () => undefined };
   const sent = createConsumerChangeHook({
     url: hook.url,
     secrets: readSecretsFile(hook.secretFile, 'selfService.notifyHook.secretFile'),
@@ -109,7 +112,7 @@ export function configuredNotifier(hook: Config['selfService']['notifyHook'], cl
         sent.consumerChanged(e);
       },
     },
-    close: () => sent.close(),
+    stop: () => sent.stop(),
   };
 }
 
