@@ -106,6 +106,20 @@ interface Result { sent: number; invites: number; lost: number; bad: number; inv
 
 let seq = 0;
 
+/** Calls `send(i)` for i = 0 … count-1 at `rate` per second from now (open loop), then waits for every one. */
+async function openLoop(rate: number, count: number, send: (i: number) => Promise<void>): Promise<void> {
+  const t0 = process.hrtime.bigint();
+  const sent: Array<Promise<void>> = [];
+  for (let i = 0; i < count; i++) {
+    const due = t0 + BigInt(Math.round((i * 1e9) / rate));
+    const wait = Number(due - process.hrtime.bigint()) / 1e6;
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
+    while (process.hrtime.bigint() < due) { /* the last millisecond: timers are not that precise */ }
+    sent.push(send(i));
+  }
+  await Promise.all(sent);
+}
+
 /** `count` payments at `rate` per second, round-robin over the consumers; each waits for its INVITE. */
 async function run(srv: Server, phone: Phone, apiKey: string, users: Array<{ login: string; user: string }>, rate: number, count: number): Promise<Result> {
   const waiting = new Map<string, Pending[]>(); // by the dialled user part, oldest first
@@ -120,13 +134,7 @@ async function run(srv: Server, phone: Phone, apiKey: string, users: Array<{ log
     else unmatched++;
   });
   const cpu0 = procCpuMs(srv.child.pid);
-  const t0 = process.hrtime.bigint();
-  const replies: Array<Promise<void>> = [];
-  for (let i = 0; i < count; i++) {
-    const due = t0 + BigInt(Math.round((i * 1e9) / rate));
-    const wait = Number(due - process.hrtime.bigint()) / 1e6;
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
-    while (process.hrtime.bigint() < due) { /* the last millisecond: timers are not that precise */ }
+  await openLoop(rate, count, (i) => {
     const u = users[i % users.length]!;
     const n = ++seq;
     const body = JSON.stringify({ amount: 15000, currency: 'TWD', reference: `inv-${n}`, description: 'Bench purchase', return_url: 'https://shop.example/return', login_account: u.login });
@@ -134,7 +142,7 @@ async function run(srv: Server, phone: Phone, apiKey: string, users: Array<{ log
     const list = waiting.get(u.user) ?? [];
     list.push(pending);
     waiting.set(u.user, list);
-    replies.push(fetch(`${srv.url}/v1/payments`, {
+    return fetch(`${srv.url}/v1/payments`, {
       method: 'POST', body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': `inv-${process.pid}-${n}` },
     }).then(async (res) => {
@@ -147,9 +155,8 @@ async function run(srv: Server, phone: Phone, apiKey: string, users: Array<{ log
     }, (e: unknown) => {
       bad++;
       firstError ??= String(e);
-    }));
-  }
-  await Promise.all(replies);
+    });
+  });
   const deadline = Date.now() + INVITE_WAIT_MS;
   while (invite.length + unmatched < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const srvCpuMs = procCpuMs(srv.child.pid) - cpu0;
@@ -164,24 +171,17 @@ async function run(srv: Server, phone: Phone, apiKey: string, users: Array<{ log
 async function runBaseline(url: string, rate: number, count: number): Promise<{ reply: Float64Array; bad: number }> {
   const reply: number[] = [];
   let bad = 0;
-  const t0 = process.hrtime.bigint();
-  const replies: Array<Promise<void>> = [];
-  for (let i = 0; i < count; i++) {
-    const due = t0 + BigInt(Math.round((i * 1e9) / rate));
-    const wait = Number(due - process.hrtime.bigint()) / 1e6;
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
-    while (process.hrtime.bigint() < due) { /* the last millisecond, as in run() */ }
+  await openLoop(rate, count, () => {
     const n = ++seq;
     const sentAt = process.hrtime.bigint();
     const body = JSON.stringify({ amount: 15000, currency: 'TWD', reference: `inv-${n}`, description: 'Bench purchase', return_url: 'https://shop.example/return' });
-    replies.push(fetch(url, { method: 'POST', body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), headers: { 'content-type': 'application/json', 'idempotency-key': `base-${process.pid}-${n}` } })
+    return fetch(url, { method: 'POST', body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), headers: { 'content-type': 'application/json', 'idempotency-key': `base-${process.pid}-${n}` } })
       .then(async (res) => {
         await res.text();
         reply.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
         if (res.status !== 201) bad++;
-      }, () => void bad++));
-  }
-  await Promise.all(replies);
+      }, () => void bad++);
+  });
   return { reply: Float64Array.from(reply).sort(), bad };
 }
 
