@@ -58,14 +58,10 @@ export class RateLimited extends CallpayError {
   }
 }
 
+/** The limiter as express middleware; its refusal's Retry-After is set by the error mapper (errors.ts). */
 export function rateLimit(limiter: RateLimiter): RequestHandler {
-  return (req, res, next) => {
-    try {
-      limiter.take(merchantOf(req).id);
-    } catch (e) {
-      if (e instanceof RateLimited) res.setHeader('Retry-After', String(e.retryAfterSeconds));
-      throw e;
-    }
+  return (req, _res, next) => {
+    limiter.take(merchantOf(req).id);
     next();
   };
 }

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import { CallpayError, isCallpayError } from '../domain/errors.js';
+import { CallpayError } from '../domain/errors.js';
 import type { MerchantRepository } from '../payments/repositories.js';
-import { merchantForAuthorization, RateLimited, type RateLimiter } from './auth.js';
+import { merchantForAuthorization, type RateLimiter } from './auth.js';
 import { refuseDuplicateKeysIn } from './body.js';
-import { errorBody, statusFor } from './errors.js';
+import { errorAnswer } from './errors.js';
 import { startRequest } from './request-start.js';
 import type { CreatePaymentRequest } from './routes/payments.js';
 
@@ -46,12 +46,9 @@ export function leanCreatePayment(d: LeanDeps): (req: IncomingMessage, res: Serv
     (req as IncomingMessage & Routed).route = { path: '/v1/payments' };
     startRequest(d.log, res, 'POST', () => '/v1/payments');
     handle(d, req, res).catch((err: unknown) => {
-      if (isCallpayError(err) && statusFor(err) !== 500) {
-        if (err instanceof RateLimited) res.setHeader('Retry-After', String(err.retryAfterSeconds));
-        return send(res, statusFor(err), errorBody(err));
-      }
-      d.log.error({ err, method: 'POST', path: '/v1/payments' }, 'unhandled error in request');
-      send(res, 500, { error: { code: 'internal', message: 'internal error' } });
+      const answer = errorAnswer(err, d.log, { method: 'POST', path: '/v1/payments' });
+      if (answer.retryAfterSeconds !== undefined && !res.headersSent) res.setHeader('Retry-After', String(answer.retryAfterSeconds));
+      send(res, answer.status, answer.body);
     });
     return true;
   };
